@@ -1,0 +1,58 @@
+//! The error shape every API answers with: a code, a message and the field it concerns.
+
+use serde::Serialize;
+
+/// A rejected input: which field, what is wrong with it, and a stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub code: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new("invalid_field", field, message)
+    }
+}
+
+/// The JSON body of an API error: `{"error":{"code","message","field"?}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub error: ProblemBody,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemBody {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(code: impl Into<String>, message: impl Into<String>, field: Option<String>) -> Self {
+        Self {
+            error: ProblemBody {
+                code: code.into(),
+                message: message.into(),
+                field,
+            },
+        }
+    }
+}
+
+impl From<&FieldError> for Problem {
+    fn from(e: &FieldError) -> Self {
+        Problem::new(e.code, e.message.clone(), Some(e.field.clone()))
+    }
+}

@@ -1,0 +1,165 @@
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::check_text;
+use super::webhook::check_event_type;
+use crate::clock::{self, DAY, Millis};
+use crate::error::FieldError;
+
+/// The largest event accepted, as posted.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// How far ahead `deliver_at` may be.
+pub const MAX_SCHEDULE_AHEAD: Millis = 7 * DAY;
+
+/// An event as posted. Only `type` is required.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub timestamp: Option<String>,
+    pub data: Option<Value>,
+    pub user: Option<User>,
+    pub deliver_at: Option<String>,
+}
+
+/// The user an event concerns, for personalised templates and locale choice.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+}
+
+/// A validated event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(with = "clock::rfc3339")]
+    pub timestamp: Millis,
+    pub data: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "clock::rfc3339::option"
+    )]
+    pub deliver_at: Option<Millis>,
+}
+
+impl Event {
+    /// Validates a posted event; `new_id` supplies an id when the client gave none.
+    pub fn from_input(
+        input: EventInput,
+        now: Millis,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Event, FieldError> {
+        let event_type = input
+            .event_type
+            .ok_or_else(|| FieldError::new("missing_field", "type", "is required"))?;
+        check_event_type("type", &event_type)?;
+        let id = match input.id {
+            Some(id) => {
+                check_text("id", &id, 256)?;
+                id
+            }
+            None => new_id(),
+        };
+        let timestamp = match input.timestamp {
+            Some(ts) => clock::parse_rfc3339(&ts)
+                .ok_or_else(|| FieldError::invalid("timestamp", "must be an RFC 3339 timestamp"))?,
+            None => now,
+        };
+        let data = match input.data {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(FieldError::invalid("data", "must be a JSON object")),
+        };
+        if let Some(user) = &input.user {
+            if let Some(uid) = &user.id {
+                check_text("user.id", uid, 256)?;
+            }
+            if let Some(locale) = &user.locale {
+                check_text("user.locale", locale, 35)?;
+            }
+        }
+        let deliver_at = match input.deliver_at {
+            None => None,
+            Some(s) => {
+                let at = clock::parse_rfc3339(&s).ok_or_else(|| {
+                    FieldError::invalid("deliver_at", "must be an RFC 3339 timestamp")
+                })?;
+                if at > now + MAX_SCHEDULE_AHEAD {
+                    return Err(FieldError::invalid(
+                        "deliver_at",
+                        "must be at most 7 days ahead",
+                    ));
+                }
+                // A time in the past means "now".
+                (at > now).then_some(at)
+            }
+        };
+        Ok(Event {
+            id,
+            event_type,
+            timestamp,
+            data,
+            user: input.user,
+            deliver_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decode_json;
+
+    fn parse(json: &str) -> Result<Event, FieldError> {
+        Event::from_input(decode_json(json.as_bytes())?, 1_000_000, || "ev_gen".into())
+    }
+
+    #[test]
+    fn only_type_is_required() {
+        let ev = parse(r#"{"type": "order.placed"}"#).unwrap();
+        assert_eq!(ev.id, "ev_gen");
+        assert_eq!(ev.timestamp, 1_000_000);
+        assert!(ev.data.is_empty());
+        assert_eq!(parse("{}").unwrap_err().field, "type");
+    }
+
+    #[test]
+    fn rejects_bad_fields_by_name() {
+        let cases = [
+            (r#"{"type": "a b"}"#, "type"),
+            (r#"{"type": "a", "data": [1]}"#, "data"),
+            (r#"{"type": "a", "data": "x"}"#, "data"),
+            (r#"{"type": "a", "timestamp": "noon"}"#, "timestamp"),
+            (
+                r#"{"type": "a", "deliver_at": "2999-01-01T00:00:00Z"}"#,
+                "deliver_at",
+            ),
+            (r#"{"type": "a", "user": {"id": 5}}"#, "user.id"),
+            (r#"{"type": "a", "user": {"name": "x"}}"#, "user.name"),
+            (r#"{"type": "a", "id": ""}"#, "id"),
+            (r#"{"type": "a", "colour": 1}"#, "colour"),
+        ];
+        for (json, field) in cases {
+            assert_eq!(parse(json).unwrap_err().field, field, "{json}");
+        }
+    }
+
+    #[test]
+    fn deliver_at_in_the_past_means_now() {
+        let ev = parse(r#"{"type": "a", "deliver_at": "1970-01-01T00:00:01Z"}"#).unwrap();
+        assert_eq!(ev.deliver_at, None);
+    }
+}

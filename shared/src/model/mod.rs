@@ -1,0 +1,71 @@
+//! The domain's data: what a webhook is, what an event is, what travels on the queue, and
+//! what an attempt records. Request types (`*Input`) are lenient about absence so that
+//! validation can name the missing field; stored types are what validation produced.
+
+mod event;
+mod task;
+mod webhook;
+
+pub use event::{Event, EventInput, MAX_EVENT_BYTES, User};
+pub use task::{Attempt, AttemptStatus, DeliveryTask, TASK_VERSION};
+pub use webhook::{
+    Auth, AuthInput, BodyTemplate, HttpMethod, LocaleVariant, SigningSecrets, Webhook,
+    WebhookInput, WebhookSpec, WebhookView, mask_secret,
+};
+
+use crate::error::FieldError;
+
+/// Decodes a JSON request body into `T`, naming the offending field on a type error.
+pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            FieldError::new(
+                "malformed_json",
+                "",
+                format!("the body is not valid JSON: {inner}"),
+            )
+        } else {
+            let field = if path == "." { String::new() } else { path };
+            FieldError::invalid(field, clean_serde_message(&inner.to_string()))
+        }
+    })?;
+    de.end().map_err(|e| {
+        FieldError::new(
+            "malformed_json",
+            "",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C" to data errors; the field path says more.
+fn clean_serde_message(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Checks that a string is printable text without control characters.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::invalid(field, "must not be empty"));
+    }
+    if value.len() > max {
+        return Err(FieldError::invalid(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}

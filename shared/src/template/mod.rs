@@ -1,0 +1,376 @@
+//! Liquid templating of a webhook's URL, headers and body.
+//!
+//! A [`CompiledWebhook`] is parsed once (at registration to reject bad templates with
+//! their position, and once per webhook version in the delivery function) and rendered
+//! for each event. Rendering never panics: a failure is a [`RenderError`] value.
+
+mod context;
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::LazyLock;
+
+use liquid::{Parser, Template};
+use serde_json::{Map, Value};
+
+use crate::clock;
+use crate::error::FieldError;
+use crate::model::{BodyTemplate, Event, HttpMethod, WebhookSpec};
+use context::{Node, Object};
+
+/// The most a rendered body may weigh.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The most a rendered URL or header value may weigh.
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+
+static PARSER: LazyLock<Option<Parser>> =
+    LazyLock::new(|| liquid::ParserBuilder::with_stdlib().build().ok());
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{field}: the template failed to render: {message}")]
+    Failed { field: String, message: String },
+    #[error("{field}: the rendered output is larger than {limit} bytes")]
+    TooLarge { field: String, limit: usize },
+    #[error("{field}: the rendered value contains a control character (CR, LF, NUL…)")]
+    ControlCharacter { field: String },
+}
+
+/// A request ready to send (or to show in a preview).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedRequest {
+    pub method: HttpMethod,
+    pub url: String,
+    /// Configured headers, rendered, plus `Content-Type` when the body has one.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What a template may refer to besides the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub project_id: &'a str,
+    pub webhook_id: &'a str,
+    pub webhook_name: &'a str,
+}
+
+/// The Liquid context of one event for one webhook (SPEC §6): `event`, `data`, `user`,
+/// `webhook`, `project`.
+pub struct RenderContext {
+    root: Object,
+    locale: Option<String>,
+    envelope: Value,
+}
+
+impl RenderContext {
+    pub fn new(event: &Event, subject: Subject<'_>) -> RenderContext {
+        let mut root = BTreeMap::new();
+        let timestamp = clock::to_rfc3339(event.timestamp);
+        let mut ev = BTreeMap::new();
+        ev.insert("id".to_string(), Node::str(&event.id));
+        ev.insert("type".to_string(), Node::str(&event.event_type));
+        ev.insert("timestamp".to_string(), Node::str(&timestamp));
+        root.insert("event".to_string(), Node::Object(Object(ev)));
+        root.insert("data".to_string(), Node::Object(Object::from(&event.data)));
+        if let Some(user) = &event.user {
+            let mut u = BTreeMap::new();
+            if let Some(id) = &user.id {
+                u.insert("id".to_string(), Node::str(id));
+            }
+            if let Some(locale) = &user.locale {
+                u.insert("locale".to_string(), Node::str(locale));
+            }
+            u.insert(
+                "attributes".to_string(),
+                Node::Object(Object::from(&user.attributes)),
+            );
+            root.insert("user".to_string(), Node::Object(Object(u)));
+        }
+        let mut wh = BTreeMap::new();
+        wh.insert("id".to_string(), Node::str(subject.webhook_id));
+        wh.insert("name".to_string(), Node::str(subject.webhook_name));
+        root.insert("webhook".to_string(), Node::Object(Object(wh)));
+        let mut project = BTreeMap::new();
+        project.insert("id".to_string(), Node::str(subject.project_id));
+        root.insert("project".to_string(), Node::Object(Object(project)));
+        let envelope = serde_json::json!({
+            "id": event.id,
+            "event": event.event_type,
+            "timestamp": timestamp,
+            "project_id": subject.project_id,
+            "data": event.data,
+        });
+        RenderContext {
+            root: Object(root),
+            locale: event.user.as_ref().and_then(|u| u.locale.clone()),
+            envelope,
+        }
+    }
+}
+
+enum CompiledBody {
+    /// The standard envelope of SPEC §4.
+    Envelope,
+    Json(Vec<(String, Template)>),
+    Raw {
+        template: Template,
+        content_type: String,
+    },
+}
+
+struct Variant {
+    url: Option<Template>,
+    body: Option<CompiledBody>,
+}
+
+/// A webhook's templates, parsed.
+pub struct CompiledWebhook {
+    method: HttpMethod,
+    url: Template,
+    headers: Vec<(String, Template)>,
+    body: CompiledBody,
+    locales: BTreeMap<String, Variant>,
+    default_locale: Option<String>,
+}
+
+impl std::fmt::Debug for CompiledWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledWebhook")
+            .field("method", &self.method)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("locales", &self.locales.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse(field: &str, source: &str) -> Result<Template, FieldError> {
+    let parser = PARSER.as_ref().ok_or_else(|| {
+        FieldError::new(
+            "invalid_template",
+            field,
+            "the Liquid parser is unavailable",
+        )
+    })?;
+    parser.parse(source).map_err(|e| {
+        let message = e.to_string();
+        let message = message.trim_start_matches("liquid: ").trim().to_string();
+        FieldError::new(
+            "invalid_template",
+            field,
+            format!("the Liquid template does not parse: {message}"),
+        )
+    })
+}
+
+fn compile_body(field: &str, body: Option<&BodyTemplate>) -> Result<CompiledBody, FieldError> {
+    Ok(match body {
+        None => CompiledBody::Envelope,
+        Some(BodyTemplate::Json { fields }) => CompiledBody::Json(
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), parse(&format!("{field}.fields.{k}"), v)?)))
+                .collect::<Result<_, FieldError>>()?,
+        ),
+        Some(BodyTemplate::Raw {
+            template,
+            content_type,
+        }) => CompiledBody::Raw {
+            template: parse(&format!("{field}.template"), template)?,
+            content_type: content_type.clone(),
+        },
+    })
+}
+
+/// A writer that refuses to grow past a limit, so a runaway loop cannot fill memory.
+struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl Write for Capped {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > self.limit {
+            self.overflowed = true;
+            return Err(io::Error::other("output limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn render_one(
+    field: &str,
+    template: &Template,
+    ctx: &RenderContext,
+    limit: usize,
+) -> Result<String, RenderError> {
+    let mut out = Capped {
+        buf: Vec::with_capacity(64),
+        limit,
+        overflowed: false,
+    };
+    if let Err(e) = template.render_to(&mut out, &ctx.root) {
+        if out.overflowed {
+            return Err(RenderError::TooLarge {
+                field: field.to_string(),
+                limit,
+            });
+        }
+        return Err(RenderError::Failed {
+            field: field.to_string(),
+            message: e
+                .to_string()
+                .trim_start_matches("liquid: ")
+                .trim()
+                .to_string(),
+        });
+    }
+    // Liquid writes only valid UTF-8 from UTF-8 sources; stay total anyway.
+    Ok(String::from_utf8(out.buf)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+fn render_line(
+    field: &str,
+    template: &Template,
+    ctx: &RenderContext,
+) -> Result<String, RenderError> {
+    let value = render_one(field, template, ctx, MAX_LINE_BYTES)?;
+    if value.chars().any(char::is_control) {
+        return Err(RenderError::ControlCharacter {
+            field: field.to_string(),
+        });
+    }
+    Ok(value)
+}
+
+impl CompiledWebhook {
+    /// Parses every template of the spec; the error names the field and the position.
+    pub fn compile(spec: &WebhookSpec) -> Result<CompiledWebhook, FieldError> {
+        let url = parse("url", &spec.url)?;
+        let headers = spec
+            .headers
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), parse(&format!("headers.{k}"), v)?)))
+            .collect::<Result<_, FieldError>>()?;
+        let body = compile_body("body", spec.body.as_ref())?;
+        let locales = spec
+            .locales
+            .iter()
+            .map(|(tag, variant)| {
+                let field = format!("locales.{tag}");
+                let url = match &variant.url {
+                    Some(u) => Some(parse(&format!("{field}.url"), u)?),
+                    None => None,
+                };
+                let body = match &variant.body {
+                    Some(b) => Some(compile_body(&format!("{field}.body"), Some(b))?),
+                    None => None,
+                };
+                Ok((tag.to_ascii_lowercase(), Variant { url, body }))
+            })
+            .collect::<Result<_, FieldError>>()?;
+        Ok(CompiledWebhook {
+            method: spec.method,
+            url,
+            headers,
+            body,
+            locales,
+            default_locale: spec.default_locale.as_ref().map(|l| l.to_ascii_lowercase()),
+        })
+    }
+
+    /// The variant for a locale: exact tag, then its language, then the default locale.
+    fn variant(&self, locale: Option<&str>) -> Option<(&str, &Variant)> {
+        let lookup = |tag: &str| {
+            let tag = tag.to_ascii_lowercase().replace('_', "-");
+            self.locales
+                .get_key_value(tag.as_str())
+                .or_else(|| {
+                    let lang = tag.split('-').next().unwrap_or_default();
+                    self.locales.get_key_value(lang)
+                })
+                .map(|(k, v)| (k.as_str(), v))
+        };
+        locale
+            .and_then(lookup)
+            .or_else(|| self.default_locale.as_deref().and_then(lookup))
+    }
+
+    /// Renders the request for one event.
+    pub fn render(&self, ctx: &RenderContext) -> Result<RenderedRequest, RenderError> {
+        let variant = self.variant(ctx.locale.as_deref());
+        let (url_field, url_template) =
+            match variant.and_then(|(tag, v)| v.url.as_ref().map(|u| (tag, u))) {
+                Some((tag, u)) => (format!("locales.{tag}.url"), u),
+                None => ("url".to_string(), &self.url),
+            };
+        let url = render_line(&url_field, url_template, ctx)?;
+        let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        for (name, template) in &self.headers {
+            let value = render_line(&format!("headers.{name}"), template, ctx)?;
+            headers.push((name.clone(), value));
+        }
+        let (body_field, body) =
+            match variant.and_then(|(tag, v)| v.body.as_ref().map(|b| (tag, b))) {
+                Some((tag, b)) => (format!("locales.{tag}.body"), b),
+                None => ("body".to_string(), &self.body),
+            };
+        let (body, content_type) = match body {
+            CompiledBody::Envelope => (ctx.envelope.to_string(), "application/json"),
+            CompiledBody::Json(fields) => {
+                let mut map = Map::with_capacity(fields.len());
+                let mut size = 0;
+                for (key, template) in fields {
+                    let field = format!("{body_field}.fields.{key}");
+                    let value = render_one(&field, template, ctx, MAX_BODY_BYTES - size)?;
+                    size += value.len();
+                    map.insert(key.clone(), Value::String(value));
+                }
+                (Value::Object(map).to_string(), "application/json")
+            }
+            CompiledBody::Raw {
+                template,
+                content_type,
+            } => (
+                render_one(
+                    &format!("{body_field}.template"),
+                    template,
+                    ctx,
+                    MAX_BODY_BYTES,
+                )?,
+                content_type.as_str(),
+            ),
+        };
+        if self.method == HttpMethod::Get {
+            return Ok(RenderedRequest {
+                method: self.method,
+                url,
+                headers,
+                body: String::new(),
+            });
+        }
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("Content-Type".to_string(), content_type.to_string()));
+        }
+        Ok(RenderedRequest {
+            method: self.method,
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
