@@ -1,1 +1,204 @@
+//! The deployment's settings, read once at start from the environment. A bad value stops
+//! the function at start with a message naming the variable, not at the first request.
 
+use std::collections::HashMap;
+
+use crate::clock::{DAY, Millis};
+use crate::guard::TargetPolicy;
+use crate::retry::Schedule;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} has an invalid value: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// The admin key: it never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// The names of the tables and queues this deployment uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub webhooks_table: String,
+    pub api_keys_table: String,
+    pub events_table: String,
+    pub attempts_table: String,
+    pub delivery_queue_url: String,
+    pub dead_letter_queue_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The admin key; `None` when admin access is disabled.
+    pub admin_key: Option<Secret>,
+    pub targets: TargetPolicy,
+    pub retry_scale: f64,
+    pub retry: Schedule,
+    /// How long attempt records are kept.
+    pub attempt_retention: Millis,
+    pub resources: Resources,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&std::env::vars().collect())
+    }
+
+    /// The same from any map of variables, so tests never touch the process environment.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |name: &'static str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| {
+            get(name)
+                .map(str::to_string)
+                .ok_or(ConfigError::Missing(name))
+        };
+
+        let allow_private = match get("HOOKLINE_ALLOW_PRIVATE_TARGETS") {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "HOOKLINE_ALLOW_PRIVATE_TARGETS",
+                        why: format!("expected true or false, got `{v}`"),
+                    });
+                }
+            },
+        };
+        let retry_scale = match get("HOOKLINE_RETRY_SCALE") {
+            None => 1.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x > 0.0 && x <= 100.0 => x,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "HOOKLINE_RETRY_SCALE",
+                        why: format!("expected a number in (0, 100], got `{v}`"),
+                    });
+                }
+            },
+        };
+        let retention_days = match get("HOOKLINE_ATTEMPT_RETENTION_DAYS") {
+            None => 30,
+            Some(v) => match v.parse::<i64>() {
+                Ok(d) if (1..=3650).contains(&d) => d,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "HOOKLINE_ATTEMPT_RETENTION_DAYS",
+                        why: format!("expected whole days from 1 to 3650, got `{v}`"),
+                    });
+                }
+            },
+        };
+        let admin_key = match get("HOOKLINE_ADMIN_KEY") {
+            None => None,
+            Some(k) if k.len() < 12 => {
+                return Err(ConfigError::Invalid {
+                    name: "HOOKLINE_ADMIN_KEY",
+                    why: "must be at least 12 characters".to_string(),
+                });
+            }
+            Some(k) => Some(Secret::new(k)),
+        };
+        Ok(Config {
+            admin_key,
+            targets: TargetPolicy { allow_private },
+            retry_scale,
+            retry: Schedule::scaled(retry_scale),
+            attempt_retention: retention_days * DAY,
+            resources: Resources {
+                webhooks_table: required("HOOKLINE_WEBHOOKS_TABLE")?,
+                api_keys_table: required("HOOKLINE_API_KEYS_TABLE")?,
+                events_table: required("HOOKLINE_EVENTS_TABLE")?,
+                attempts_table: required("HOOKLINE_ATTEMPTS_TABLE")?,
+                delivery_queue_url: required("HOOKLINE_DELIVERY_QUEUE_URL")?,
+                dead_letter_queue_url: required("HOOKLINE_DEAD_LETTER_QUEUE_URL")?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut v: HashMap<String, String> = [
+            ("HOOKLINE_WEBHOOKS_TABLE", "w"),
+            ("HOOKLINE_API_KEYS_TABLE", "k"),
+            ("HOOKLINE_EVENTS_TABLE", "e"),
+            ("HOOKLINE_ATTEMPTS_TABLE", "a"),
+            ("HOOKLINE_DELIVERY_QUEUE_URL", "http://q"),
+            ("HOOKLINE_DEAD_LETTER_QUEUE_URL", "http://dlq"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, val) in extra {
+            v.insert(k.to_string(), val.to_string());
+        }
+        v
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert!(!c.targets.allow_private);
+        assert_eq!(c.retry_scale, 1.0);
+        assert_eq!(c.retry, Schedule::default());
+        assert_eq!(c.attempt_retention, 30 * DAY);
+        assert!(c.admin_key.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("HOOKLINE_RETRY_SCALE", "fast"),
+            ("HOOKLINE_RETRY_SCALE", "0"),
+            ("HOOKLINE_RETRY_SCALE", "-1"),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "maybe"),
+            ("HOOKLINE_ATTEMPT_RETENTION_DAYS", "0"),
+            ("HOOKLINE_ADMIN_KEY", "short"),
+        ] {
+            let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let mut v = vars(&[]);
+        v.remove("HOOKLINE_EVENTS_TABLE");
+        assert_eq!(
+            Config::from_vars(&v),
+            Err(ConfigError::Missing("HOOKLINE_EVENTS_TABLE"))
+        );
+    }
+
+    #[test]
+    fn the_scale_reaches_the_schedule_and_the_admin_key_never_prints() {
+        let c = Config::from_vars(&vars(&[
+            ("HOOKLINE_RETRY_SCALE", "0.001"),
+            ("HOOKLINE_ADMIN_KEY", "local-admin-key-0123"),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(c.retry.base, 60);
+        assert!(c.targets.allow_private);
+        assert!(!format!("{c:?}").contains("local-admin-key"));
+    }
+}

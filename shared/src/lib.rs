@@ -19,4 +19,5 @@ pub mod sender;
 pub mod signing;
 pub mod template;
 
+pub use config::Config;
 pub use error::{FieldError, Problem};

@@ -593,10 +593,10 @@ impl SigningSecrets {
     /// The secrets that sign a request at `now`: current first.
     pub fn active(&self, now: Millis) -> Vec<&str> {
         let mut out = vec![self.current.as_str()];
-        if let (Some(prev), Some(until)) = (&self.previous, self.previous_expires_at) {
-            if now < until {
-                out.push(prev.as_str());
-            }
+        if let (Some(prev), Some(until)) = (&self.previous, self.previous_expires_at)
+            && now < until
+        {
+            out.push(prev.as_str());
         }
         out
     }

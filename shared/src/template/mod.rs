@@ -56,14 +56,14 @@ pub struct Subject<'a> {
 
 /// The Liquid context of one event for one webhook (SPEC §6): `event`, `data`, `user`,
 /// `webhook`, `project`.
-pub struct RenderContext {
+pub struct RenderContext<'a> {
     root: Object,
-    locale: Option<String>,
-    envelope: Value,
+    event: &'a Event,
+    project_id: &'a str,
 }
 
-impl RenderContext {
-    pub fn new(event: &Event, subject: Subject<'_>) -> RenderContext {
+impl<'a> RenderContext<'a> {
+    pub fn new(event: &'a Event, subject: Subject<'a>) -> RenderContext<'a> {
         let mut root = BTreeMap::new();
         let timestamp = clock::to_rfc3339(event.timestamp);
         let mut ev = BTreeMap::new();
@@ -93,18 +93,36 @@ impl RenderContext {
         let mut project = BTreeMap::new();
         project.insert("id".to_string(), Node::str(subject.project_id));
         root.insert("project".to_string(), Node::Object(Object(project)));
-        let envelope = serde_json::json!({
-            "id": event.id,
-            "event": event.event_type,
-            "timestamp": timestamp,
-            "project_id": subject.project_id,
-            "data": event.data,
-        });
         RenderContext {
             root: Object(root),
-            locale: event.user.as_ref().and_then(|u| u.locale.clone()),
-            envelope,
+            event,
+            project_id: subject.project_id,
         }
+    }
+
+    fn locale(&self) -> Option<&str> {
+        self.event.user.as_ref().and_then(|u| u.locale.as_deref())
+    }
+
+    /// The standard envelope of SPEC §4, sent when a webhook has no body template.
+    fn envelope(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Envelope<'e> {
+            id: &'e str,
+            event: &'e str,
+            timestamp: String,
+            project_id: &'e str,
+            data: &'e Map<String, Value>,
+        }
+        let e = self.event;
+        serde_json::to_string(&Envelope {
+            id: &e.id,
+            event: &e.event_type,
+            timestamp: clock::to_rfc3339(e.timestamp),
+            project_id: self.project_id,
+            data: &e.data,
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -205,12 +223,28 @@ impl Write for Capped {
     }
 }
 
+/// Why one template failed, before we know which field to name.
+enum Failure {
+    Failed(String),
+    TooLarge(usize),
+    ControlCharacter,
+}
+
+impl Failure {
+    fn at(self, field: String) -> RenderError {
+        match self {
+            Failure::Failed(message) => RenderError::Failed { field, message },
+            Failure::TooLarge(limit) => RenderError::TooLarge { field, limit },
+            Failure::ControlCharacter => RenderError::ControlCharacter { field },
+        }
+    }
+}
+
 fn render_one(
-    field: &str,
     template: &Template,
-    ctx: &RenderContext,
+    ctx: &RenderContext<'_>,
     limit: usize,
-) -> Result<String, RenderError> {
+) -> Result<String, Failure> {
     let mut out = Capped {
         buf: Vec::with_capacity(64),
         limit,
@@ -218,35 +252,23 @@ fn render_one(
     };
     if let Err(e) = template.render_to(&mut out, &ctx.root) {
         if out.overflowed {
-            return Err(RenderError::TooLarge {
-                field: field.to_string(),
-                limit,
-            });
+            return Err(Failure::TooLarge(limit));
         }
-        return Err(RenderError::Failed {
-            field: field.to_string(),
-            message: e
-                .to_string()
-                .trim_start_matches("liquid: ")
-                .trim()
-                .to_string(),
-        });
+        let message = e.to_string();
+        return Err(Failure::Failed(
+            message.trim_start_matches("liquid: ").trim().to_string(),
+        ));
     }
     // Liquid writes only valid UTF-8 from UTF-8 sources; stay total anyway.
     Ok(String::from_utf8(out.buf)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-fn render_line(
-    field: &str,
-    template: &Template,
-    ctx: &RenderContext,
-) -> Result<String, RenderError> {
-    let value = render_one(field, template, ctx, MAX_LINE_BYTES)?;
+/// A URL or header value: one line, no control characters.
+fn render_line(template: &Template, ctx: &RenderContext<'_>) -> Result<String, Failure> {
+    let value = render_one(template, ctx, MAX_LINE_BYTES)?;
     if value.chars().any(char::is_control) {
-        return Err(RenderError::ControlCharacter {
-            field: field.to_string(),
-        });
+        return Err(Failure::ControlCharacter);
     }
     Ok(value)
 }
@@ -305,32 +327,36 @@ impl CompiledWebhook {
     }
 
     /// Renders the request for one event.
-    pub fn render(&self, ctx: &RenderContext) -> Result<RenderedRequest, RenderError> {
-        let variant = self.variant(ctx.locale.as_deref());
-        let (url_field, url_template) =
-            match variant.and_then(|(tag, v)| v.url.as_ref().map(|u| (tag, u))) {
-                Some((tag, u)) => (format!("locales.{tag}.url"), u),
-                None => ("url".to_string(), &self.url),
+    pub fn render(&self, ctx: &RenderContext<'_>) -> Result<RenderedRequest, RenderError> {
+        let variant = self.variant(ctx.locale());
+        let (url, url_locale) =
+            match variant.and_then(|(tag, v)| v.url.as_ref().map(|u| (u, Some(tag)))) {
+                Some(found) => found,
+                None => (&self.url, None),
             };
-        let url = render_line(&url_field, url_template, ctx)?;
+        let url = render_line(url, ctx).map_err(|f| {
+            f.at(url_locale.map_or_else(|| "url".to_string(), |tag| format!("locales.{tag}.url")))
+        })?;
         let mut headers = Vec::with_capacity(self.headers.len() + 1);
         for (name, template) in &self.headers {
-            let value = render_line(&format!("headers.{name}"), template, ctx)?;
+            let value = render_line(template, ctx).map_err(|f| f.at(format!("headers.{name}")))?;
             headers.push((name.clone(), value));
         }
-        let (body_field, body) =
-            match variant.and_then(|(tag, v)| v.body.as_ref().map(|b| (tag, b))) {
-                Some((tag, b)) => (format!("locales.{tag}.body"), b),
-                None => ("body".to_string(), &self.body),
+        let (body, body_locale) =
+            match variant.and_then(|(tag, v)| v.body.as_ref().map(|b| (b, Some(tag)))) {
+                Some(found) => found,
+                None => (&self.body, None),
             };
+        let body_field =
+            || body_locale.map_or_else(|| "body".to_string(), |tag| format!("locales.{tag}.body"));
         let (body, content_type) = match body {
-            CompiledBody::Envelope => (ctx.envelope.to_string(), "application/json"),
+            CompiledBody::Envelope => (ctx.envelope(), "application/json"),
             CompiledBody::Json(fields) => {
-                let mut map = Map::with_capacity(fields.len());
+                let mut map = Map::new();
                 let mut size = 0;
                 for (key, template) in fields {
-                    let field = format!("{body_field}.fields.{key}");
-                    let value = render_one(&field, template, ctx, MAX_BODY_BYTES - size)?;
+                    let value = render_one(template, ctx, MAX_BODY_BYTES - size)
+                        .map_err(|f| f.at(format!("{}.fields.{key}", body_field())))?;
                     size += value.len();
                     map.insert(key.clone(), Value::String(value));
                 }
@@ -340,12 +366,8 @@ impl CompiledWebhook {
                 template,
                 content_type,
             } => (
-                render_one(
-                    &format!("{body_field}.template"),
-                    template,
-                    ctx,
-                    MAX_BODY_BYTES,
-                )?,
+                render_one(template, ctx, MAX_BODY_BYTES)
+                    .map_err(|f| f.at(format!("{}.template", body_field())))?,
                 content_type.as_str(),
             ),
         };
