@@ -1,19 +1,31 @@
 //! Identifiers and secrets. Ids sort by creation time (48 bits of milliseconds, then 80
 //! random bits, in Crockford base32), so listing by id is listing by age.
 
+use std::sync::Mutex;
+
 use rand::RngCore;
 
 use crate::clock::Millis;
 
 const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
-/// A new id `prefix_` + 26 characters, time-ordered.
+/// The last id value issued by this process, so ids minted in one millisecond still sort
+/// in the order they were minted.
+static LAST: Mutex<u128> = Mutex::new(0);
+
+/// A new id `prefix_` + 26 characters, time-ordered (monotonic within a process).
 pub fn new_id(prefix: &str, now: Millis) -> String {
     let mut random = [0u8; 10];
     rand::rng().fill_bytes(&mut random);
     let mut value: u128 = u128::from(now.max(0) as u64 & 0xFFFF_FFFF_FFFF) << 80;
     for (i, b) in random.iter().enumerate() {
         value |= u128::from(*b) << (8 * (9 - i));
+    }
+    if let Ok(mut last) = LAST.lock() {
+        if value >> 80 == *last >> 80 && value <= *last {
+            value = *last + 1;
+        }
+        *last = value;
     }
     let mut out = String::with_capacity(prefix.len() + 27);
     out.push_str(prefix);
@@ -59,5 +71,7 @@ mod tests {
         assert!(is_id("wh", &a));
         assert!(!is_id("ev", &a));
         assert!(!is_id("wh", "wh_../../etc"));
+        let burst: Vec<String> = (0..100).map(|_| new_id("wh", 3_000)).collect();
+        assert!(burst.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -8,6 +8,7 @@
 //! - [`sender`]: the one HTTP client that talks to receivers.
 //! - [`config`]: the deployment's settings, read once from the environment.
 
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod model;
 pub mod retry;
 pub mod sender;
 pub mod signing;
+pub mod store;
 pub mod template;
 
 pub use config::Config;

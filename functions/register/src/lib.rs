@@ -1,1 +1,587 @@
-//! register
+//! The registration API: webhooks of a project, their secrets, test sends, previews,
+//! attempt logs, and the project API keys. One axum `Router`, served by `lambda_http`
+//! on Lambda and as-is by the local runtime.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use hookline_core::api::{
+    self, ApiError, Authenticator, Caller, MAX_REQUEST_BYTES, check_project_id, json_body,
+    new_api_key, optional_json_body,
+};
+use hookline_core::clock::{self, DAY, Millis};
+use hookline_core::guard::{self, TargetPolicy};
+use hookline_core::ids;
+use hookline_core::model::{
+    AttemptStatus, Auth, Event, EventInput, SigningSecrets, User, Webhook, WebhookInput,
+    WebhookSpec,
+};
+use hookline_core::sender::{Sender, sign_request};
+use hookline_core::signing;
+use hookline_core::store::{ApiKeyStore, AttemptLog, WebhookStore, decode_cursor, encode_cursor};
+use hookline_core::template::{CompiledWebhook, RenderContext, RenderError, Subject};
+
+/// How long a rotated-out signing secret keeps signing.
+pub const ROTATION_OVERLAP: Millis = DAY;
+
+/// What the handlers need.
+#[derive(Clone)]
+pub struct AppState {
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub keys: Arc<dyn ApiKeyStore>,
+    pub attempts: Arc<dyn AttemptLog>,
+    pub auth: Authenticator,
+    pub sender: Sender,
+}
+
+impl AppState {
+    fn policy(&self) -> TargetPolicy {
+        self.sender.policy()
+    }
+}
+
+/// The registration routes of SPEC §6.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(api::health))
+        .route(
+            "/v1/projects/{project}/webhooks",
+            post(create_webhook).get(list_webhooks),
+        )
+        .route(
+            "/v1/projects/{project}/webhooks/{id}",
+            get(get_webhook).patch(patch_webhook).delete(delete_webhook),
+        )
+        .route("/v1/projects/{project}/webhooks/{id}/rotate", post(rotate))
+        .route("/v1/projects/{project}/webhooks/{id}/test", post(test_send))
+        .route(
+            "/v1/projects/{project}/webhooks/{id}/preview",
+            post(preview),
+        )
+        .route(
+            "/v1/projects/{project}/webhooks/{id}/attempts",
+            get(list_attempts),
+        )
+        .route("/v1/projects/{project}/keys", post(create_key))
+        .route("/v1/projects/{project}/keys/{id}", delete(delete_key))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(state)
+}
+
+/// Authenticates the caller and checks it may act on `project`.
+async fn caller_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    project: &str,
+) -> Result<Caller, ApiError> {
+    let caller = state.auth.authenticate(headers).await?;
+    check_project_id(project)?;
+    caller.authorize(project)?;
+    Ok(caller)
+}
+
+async fn load(state: &AppState, project: &str, id: &str) -> Result<Webhook, ApiError> {
+    if !ids::is_id("wh", id) {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .webhooks
+        .get(project, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Parses the templates and checks where the webhook points, as far as can be known
+/// before an event: the URL rendered for a sample event must be an allowed target.
+fn check_spec(
+    spec: &WebhookSpec,
+    policy: TargetPolicy,
+    project: &str,
+) -> Result<CompiledWebhook, ApiError> {
+    let compiled = CompiledWebhook::compile(spec)?;
+    let sample = sample_event(spec, clock::now_ms());
+    let subject = Subject {
+        project_id: project,
+        webhook_id: "wh_sample",
+        webhook_name: &spec.name,
+    };
+    let mut probes = vec![(None, sample.clone())];
+    for tag in spec.locales.keys() {
+        let mut localized = sample.clone();
+        if let Some(user) = localized.user.as_mut() {
+            user.locale = Some(tag.clone());
+        }
+        probes.push((Some(tag.clone()), localized));
+    }
+    for (tag, event) in probes {
+        let rendered = compiled
+            .render(&RenderContext::new(&event, subject))
+            .map_err(render_error)?;
+        if let Err(e) = guard::check_url(&rendered.url, policy) {
+            let field = match tag {
+                Some(tag) if spec.locales.get(&tag).is_some_and(|v| v.url.is_some()) => {
+                    format!("locales.{tag}.url")
+                }
+                _ => "url".to_string(),
+            };
+            return Err(ApiError::Invalid(hookline_core::FieldError::new(
+                "forbidden_target",
+                field,
+                e.to_string(),
+            )));
+        }
+    }
+    Ok(compiled)
+}
+
+fn render_error(e: RenderError) -> ApiError {
+    let field = match &e {
+        RenderError::Failed { field, .. }
+        | RenderError::TooLarge { field, .. }
+        | RenderError::ControlCharacter { field } => field.clone(),
+    };
+    ApiError::Invalid(hookline_core::FieldError::new(
+        "render_failed",
+        field,
+        e.to_string(),
+    ))
+}
+
+/// The built-in event for previews and test sends without one.
+pub fn sample_event(spec: &WebhookSpec, now: Millis) -> Event {
+    let event_type = spec
+        .events
+        .iter()
+        .find(|e| *e != "*")
+        .cloned()
+        .unwrap_or_else(|| "sample.event".to_string());
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("email".into(), "user@example.com".into());
+    attributes.insert("name".into(), "Sample User".into());
+    let data = serde_json::json!({"id": "obj_sample", "amount": 1000, "currency": "USD"});
+    Event {
+        id: "evt_sample".to_string(),
+        event_type,
+        timestamp: now,
+        data: data.as_object().cloned().unwrap_or_default(),
+        user: Some(User {
+            id: Some("user_sample".to_string()),
+            locale: spec.default_locale.clone(),
+            attributes,
+        }),
+        deliver_at: None,
+    }
+}
+
+async fn create_webhook(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let input: WebhookInput = json_body(body)?;
+    let spec = WebhookSpec::from_create(input)?;
+    check_spec(&spec, state.policy(), &project)?;
+    let now = clock::now_ms();
+    let webhook = Webhook {
+        id: ids::new_id("wh", now),
+        project_id: project,
+        spec,
+        signing: SigningSecrets {
+            current: signing::new_secret(),
+            previous: None,
+            previous_expires_at: None,
+        },
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    state.webhooks.create(&webhook).await?;
+    tracing::info!(webhook_id = %webhook.id, project_id = %webhook.project_id, "webhook created");
+    Ok((StatusCode::CREATED, Json(webhook.view(true))).into_response())
+}
+
+#[derive(Serialize)]
+struct ListPage<T> {
+    data: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+async fn list_webhooks(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let q = api::query_map(query.as_deref());
+    let limit = api::page_limit(q.get("limit").map(String::as_str))?;
+    let after = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(decode_cursor(c, &project, "webhooks").ok_or_else(|| {
+            ApiError::bad_query("cursor", "the cursor is not valid for this listing")
+        })?),
+    };
+    let page = state
+        .webhooks
+        .list(&project, limit, after.as_deref())
+        .await?;
+    Ok(Json(ListPage {
+        data: page.items.iter().map(|w| w.view(false)).collect(),
+        next_cursor: page.next.map(|k| encode_cursor(&project, "webhooks", &k)),
+    })
+    .into_response())
+}
+
+async fn get_webhook(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let webhook = load(&state, &project, &id).await?;
+    Ok(Json(webhook.view(false)).into_response())
+}
+
+/// `If-Match: <version>` (quotes and a weak prefix tolerated).
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().unwrap_or_default().trim();
+    let text = text.trim_start_matches("W/").trim_matches('"');
+    text.parse::<u64>()
+        .map(Some)
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_header",
+            message: "If-Match must be a version as returned by the API".into(),
+            field: Some("If-Match".into()),
+        })
+}
+
+async fn patch_webhook(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let expected = if_match(&headers)?;
+    let input: WebhookInput = json_body(body)?;
+    let current = load(&state, &project, &id).await?;
+    if expected.is_some_and(|v| v != current.version) {
+        return Err(ApiError::Conflict(format!(
+            "version {} is stale; the webhook is at version {}",
+            expected.unwrap_or_default(),
+            current.version
+        )));
+    }
+    let reveal = input.auth.is_some();
+    let spec = current.spec.patched(input)?;
+    check_spec(&spec, state.policy(), &project)?;
+    let updated = Webhook {
+        spec,
+        updated_at: clock::now_ms().max(current.updated_at),
+        version: current.version + 1,
+        ..current.clone()
+    };
+    // The condition makes the write fail if anyone wrote in between, If-Match or not.
+    state.webhooks.update(&updated, current.version).await?;
+    tracing::info!(webhook_id = %id, version = updated.version, "webhook updated");
+    Ok(Json(updated.view(reveal)).into_response())
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    if !ids::is_id("wh", &id) || !state.webhooks.delete(&project, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(webhook_id = %id, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let current = load(&state, &project, &id).await?;
+    let now = clock::now_ms();
+    let mut spec = current.spec.clone();
+    if matches!(
+        spec.auth,
+        Auth::Bearer {
+            generated: true,
+            ..
+        }
+    ) {
+        spec.auth = Auth::generate_bearer();
+    }
+    let rotated = Webhook {
+        spec,
+        signing: current
+            .signing
+            .rotated(signing::new_secret(), now, ROTATION_OVERLAP),
+        updated_at: now.max(current.updated_at),
+        version: current.version + 1,
+        ..current.clone()
+    };
+    state.webhooks.update(&rotated, current.version).await?;
+    tracing::info!(webhook_id = %id, "signing secret rotated");
+    Ok(Json(rotated.view(true)).into_response())
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventRequest {
+    event: Option<EventInput>,
+}
+
+fn event_for(request: EventRequest, spec: &WebhookSpec) -> Result<Event, ApiError> {
+    let now = clock::now_ms();
+    match request.event {
+        None => Ok(sample_event(spec, now)),
+        Some(input) => Event::from_input(input, now, || "evt_test".to_string()).map_err(|mut e| {
+            e.field = format!("event.{}", e.field)
+                .trim_end_matches('.')
+                .to_string();
+            ApiError::from(e)
+        }),
+    }
+}
+
+#[derive(Serialize)]
+struct PreviewBody {
+    method: &'static str,
+    url: String,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let request: EventRequest = optional_json_body(body)?;
+    let webhook = load(&state, &project, &id).await?;
+    let event = event_for(request, &webhook.spec)?;
+    let compiled = CompiledWebhook::compile(&webhook.spec)?;
+    let rendered = compiled
+        .render(&RenderContext::new(&event, subject(&webhook)))
+        .map_err(render_error)?;
+    Ok(Json(PreviewBody {
+        method: rendered.method.as_str(),
+        url: rendered.url,
+        headers: rendered.headers.into_iter().collect(),
+        body: rendered.body,
+    })
+    .into_response())
+}
+
+fn subject(webhook: &Webhook) -> Subject<'_> {
+    Subject {
+        project_id: &webhook.project_id,
+        webhook_id: &webhook.id,
+        webhook_name: &webhook.spec.name,
+    }
+}
+
+/// The test result of SPEC §6.
+#[derive(Serialize)]
+struct TestResult {
+    request: PreviewBody,
+    response: Option<TestResponse>,
+    duration_ms: u64,
+    outcome: &'static str,
+    retryable: bool,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TestResponse {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+async fn test_send(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let request: EventRequest = optional_json_body(body)?;
+    let webhook = load(&state, &project, &id).await?;
+    let event = event_for(request, &webhook.spec)?;
+    let compiled = CompiledWebhook::compile(&webhook.spec)?;
+    let rendered = compiled
+        .render(&RenderContext::new(&event, subject(&webhook)))
+        .map_err(render_error)?;
+    let now = clock::now_ms();
+    let signed = sign_request(rendered, &webhook, &ids::new_id("msg", now), now)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let sent = state
+        .sender
+        .send(
+            &signed,
+            Duration::from_secs(u64::from(webhook.spec.timeout_seconds)),
+        )
+        .await;
+    tracing::info!(webhook_id = %id, status = ?sent.outcome.status_code(), "test send");
+    let delivered = matches!(sent.outcome.class(), hookline_core::retry::Class::Delivered);
+    let request_headers = signed
+        .headers
+        .into_iter()
+        .map(|(k, v)| {
+            // The request is shown back; the credential in it is not.
+            let v = if k.eq_ignore_ascii_case("authorization") {
+                mask_authorization(&v)
+            } else {
+                v
+            };
+            (k, v)
+        })
+        .collect();
+    Ok(Json(TestResult {
+        request: PreviewBody {
+            method: signed.method.as_str(),
+            url: signed.url,
+            headers: request_headers,
+            body: signed.body,
+        },
+        response: sent.response.map(|r| TestResponse {
+            status: r.status,
+            headers: r.headers.into_iter().collect(),
+            body: r.excerpt,
+        }),
+        duration_ms: sent.duration_ms,
+        outcome: if delivered { "delivered" } else { "failed" },
+        retryable: sent.outcome.is_retryable(),
+        error: sent.outcome.error(),
+    })
+    .into_response())
+}
+
+fn mask_authorization(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((scheme, _)) => format!("{scheme} ********"),
+        None => "********".to_string(),
+    }
+}
+
+async fn list_attempts(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller_for(&state, &headers, &project).await?;
+    let q = api::query_map(query.as_deref());
+    let limit = api::page_limit(q.get("limit").map(String::as_str))?;
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(AttemptStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_query(
+                "status",
+                "status is one of delivered, failed, retrying, dead_lettered, skipped",
+            )
+        })?),
+    };
+    let scope = format!("attempts:{id}");
+    let after = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(decode_cursor(c, &project, &scope).ok_or_else(|| {
+            ApiError::bad_query("cursor", "the cursor is not valid for this listing")
+        })?),
+    };
+    // Attempts outlive a deleted webhook in the log, but the route answers for live ones.
+    load(&state, &project, &id).await?;
+    let page = state
+        .attempts
+        .for_webhook(
+            &project,
+            &id,
+            status,
+            limit,
+            after.as_deref(),
+            clock::now_ms(),
+        )
+        .await?;
+    Ok(Json(ListPage {
+        data: page.items,
+        next_cursor: page.next.map(|k| encode_cursor(&project, &scope, &k)),
+    })
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct CreatedKey {
+    id: String,
+    key: String,
+    project_id: String,
+    #[serde(with = "clock::rfc3339")]
+    created_at: Millis,
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    caller.require_admin()?;
+    check_project_id(&project)?;
+    let (record, key) = new_api_key(&project, clock::now_ms());
+    state.keys.put(&record).await?;
+    tracing::info!(key_id = %record.id, project_id = %project, "api key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            id: record.id,
+            key,
+            project_id: record.project_id,
+            created_at: record.created_at,
+        }),
+    )
+        .into_response())
+}
+
+async fn delete_key(
+    State(state): State<AppState>,
+    Path((project, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    caller.require_admin()?;
+    check_project_id(&project)?;
+    if !ids::is_id("key", &id) || !state.keys.delete(&project, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(key_id = %id, "api key revoked");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests;

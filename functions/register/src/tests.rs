@@ -1,0 +1,803 @@
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use hookline_core::config::Secret;
+use hookline_core::model::Attempt;
+use hookline_core::store::memory::{InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryWebhookStore};
+
+const ADMIN: &str = "test-admin-key-0001";
+
+struct Harness {
+    app: Router,
+    attempts: Arc<InMemoryAttemptLog>,
+}
+
+fn harness_with(policy: TargetPolicy) -> Harness {
+    harness_sharing(policy, Arc::new(InMemoryWebhookStore::default()))
+}
+
+fn harness_sharing(policy: TargetPolicy, webhooks: Arc<InMemoryWebhookStore>) -> Harness {
+    let keys = Arc::new(InMemoryApiKeyStore::default());
+    let attempts = Arc::new(InMemoryAttemptLog::default());
+    let state = AppState {
+        webhooks,
+        keys: keys.clone(),
+        attempts: attempts.clone(),
+        auth: Authenticator::new(Some(Secret::new(ADMIN)), keys),
+        sender: Sender::new(policy).unwrap(),
+    };
+    Harness {
+        app: router(state),
+        attempts,
+    }
+}
+
+fn harness() -> Harness {
+    harness_with(TargetPolicy::default())
+}
+
+impl Harness {
+    async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.raw(method, uri, key, &[], body).await
+    }
+
+    async fn create(&self, project: &str, body: Value) -> Value {
+        let (status, v) = self
+            .call(
+                "POST",
+                &format!("/v1/projects/{project}/webhooks"),
+                Some(ADMIN),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    async fn project_key(&self, project: &str) -> String {
+        let (status, v) = self
+            .call(
+                "POST",
+                &format!("/v1/projects/{project}/keys"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["key"].as_str().unwrap().to_string()
+    }
+}
+
+fn hook() -> Value {
+    json!({"name": "crm", "url": "https://api.example.com/u/{{ user.id | default: 'anon' }}", "events": ["order.placed"]})
+}
+
+fn error_code(v: &Value) -> (&str, Option<&str>) {
+    (
+        v["error"]["code"].as_str().unwrap_or("?"),
+        v["error"]["field"].as_str(),
+    )
+}
+
+#[tokio::test]
+async fn health_answers() {
+    let h = harness();
+    let (status, v) = h.call("GET", "/v1/health", None, None).await;
+    assert_eq!((status, v), (StatusCode::OK, json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn create_applies_defaults_and_shows_the_secret_once() {
+    let h = harness();
+    let created = h.create("acme", hook()).await;
+    assert_eq!(created["method"], "POST");
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["timeout_seconds"], 30);
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["project_id"], "acme");
+    let secret = created["signing_secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_") && !secret.contains('*'));
+    let id = created["id"].as_str().unwrap();
+    let (status, got) = h
+        .call(
+            "GET",
+            &format!("/v1/projects/acme/webhooks/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(got["signing_secret"].as_str().unwrap().contains("****"));
+    assert!(!got.to_string().contains(secret));
+}
+
+#[tokio::test]
+async fn generated_bearer_tokens_are_shown_on_create_and_masked_after() {
+    let h = harness();
+    let mut body = hook();
+    body["auth"] = json!({"type": "bearer", "generate": true});
+    let created = h.create("acme", body).await;
+    let token = created["auth"]["token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("hlt_"));
+    let id = created["id"].as_str().unwrap();
+    let (_, got) = h
+        .call(
+            "GET",
+            &format!("/v1/projects/acme/webhooks/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert!(!got.to_string().contains(&token));
+}
+
+#[tokio::test]
+async fn bad_requests_name_the_field_and_store_nothing() {
+    let h = harness();
+    let long_name = "n".repeat(300);
+    let cases: Vec<(Body, StatusCode, &str, Option<&str>)> = vec![
+        (Body::from("{\"name\": "), StatusCode::BAD_REQUEST, "malformed_json", None),
+        (Body::from("[1,2]"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("")),
+        (Body::from("{\"name\": \"x\"} trailing"), StatusCode::BAD_REQUEST, "malformed_json", None),
+        (Body::from(json!({"url": "https://a.example", "events": ["*"]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "missing_field", Some("name")),
+        (Body::from(json!({"name": long_name, "url": "https://a.example", "events": ["*"]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("name")),
+        (Body::from(json!({"name": "n", "url": "https://a.example", "events": ["*"], "timeout_seconds": "x"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("timeout_seconds")),
+        (Body::from(json!({"name": "n", "url": "https://a.example", "events": ["*"], "auth": {"type": "oauth"}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("auth.type")),
+        (Body::from(json!({"name": "n", "url": "https://a.example", "events": ["*"], "colour": "red"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", Some("colour")),
+        (Body::from(json!({"name": "n", "url": "https://a.example/{{ event.type | }}", "events": ["*"]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_template", Some("url")),
+        (Body::from(json!({"name": "n", "url": "http://169.254.169.254/latest", "events": ["*"]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", Some("url")),
+        (Body::from(json!({"name": "n", "url": "https://example.com:8443/", "events": ["*"]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", Some("url")),
+        (Body::from(json!({"name": "n", "url": "https://u:p@example.com/", "events": ["*"]}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", Some("url")),
+        (Body::from(json!({"name": "n", "url": "https://a.example", "events": ["*"], "locales": {"ko": {"url": "http://localhost/"}}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "forbidden_target", Some("locales.ko.url")),
+        (Body::from(vec![b' '; MAX_REQUEST_BYTES + 1]), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+    ];
+    for (body, status, code, field) in cases {
+        let (got, v) = h
+            .raw("POST", "/v1/projects/acme/webhooks", Some(ADMIN), &[], body)
+            .await;
+        assert_eq!((got, error_code(&v)), (status, (code, field)), "{v}");
+    }
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/webhooks", Some(ADMIN), None)
+        .await;
+    assert_eq!(list["data"], json!([]));
+}
+
+#[tokio::test]
+async fn keys_authenticate_and_are_bound_to_their_project() {
+    let h = harness();
+    let acme = h.project_key("acme").await;
+    let created = h.create("globex", hook()).await;
+    let id = created["id"].as_str().unwrap();
+    // No key, a garbled key → 401.
+    for key in [
+        None,
+        Some("nope"),
+        Some("hlk_0000000000000000000000000_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    ] {
+        let (status, v) = h.call("GET", "/v1/projects/acme/webhooks", key, None).await;
+        assert_eq!(
+            (status, error_code(&v).0),
+            (StatusCode::UNAUTHORIZED, "unauthorized")
+        );
+    }
+    // acme's key on globex: 403 whether the webhook exists or not.
+    let existing = h
+        .call(
+            "GET",
+            &format!("/v1/projects/globex/webhooks/{id}"),
+            Some(&acme),
+            None,
+        )
+        .await;
+    let missing = h
+        .call(
+            "GET",
+            "/v1/projects/globex/webhooks/wh_00000000000000000000000000",
+            Some(&acme),
+            None,
+        )
+        .await;
+    assert_eq!(existing, missing);
+    assert_eq!(existing.0, StatusCode::FORBIDDEN);
+    for (method, uri) in [
+        ("PATCH", format!("/v1/projects/globex/webhooks/{id}")),
+        ("DELETE", format!("/v1/projects/globex/webhooks/{id}")),
+        ("POST", format!("/v1/projects/globex/webhooks/{id}/rotate")),
+        ("POST", format!("/v1/projects/globex/webhooks/{id}/test")),
+        ("POST", format!("/v1/projects/globex/webhooks/{id}/preview")),
+        ("GET", format!("/v1/projects/globex/webhooks/{id}/attempts")),
+        ("POST", "/v1/projects/globex/webhooks".to_string()),
+    ] {
+        let (status, _) = h.call(method, &uri, Some(&acme), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}");
+    }
+    // Its own project works; admin routes do not.
+    let (status, _) = h
+        .call(
+            "POST",
+            "/v1/projects/acme/webhooks",
+            Some(&acme),
+            Some(hook()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = h
+        .call("POST", "/v1/projects/acme/keys", Some(&acme), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working() {
+    let h = harness();
+    let (_, created) = h
+        .call("POST", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await;
+    let key = created["key"].as_str().unwrap();
+    let key_id = created["id"].as_str().unwrap();
+    assert_eq!(
+        h.call("GET", "/v1/projects/acme/webhooks", Some(key), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/v1/projects/globex/keys/{key_id}"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/v1/projects/acme/keys/{key_id}"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        h.call("GET", "/v1/projects/acme/webhooks", Some(key), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.call(
+            "DELETE",
+            &format!("/v1/projects/acme/keys/{key_id}"),
+            Some(ADMIN),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_with_an_opaque_cursor_bound_to_the_project() {
+    let h = harness();
+    let mut ids = vec![];
+    for i in 0..5 {
+        let mut body = hook();
+        body["name"] = json!(format!("hook-{i}"));
+        ids.push(
+            h.create("acme", body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    h.create("globex", hook()).await;
+    let mut seen = vec![];
+    let mut uri = "/v1/projects/acme/webhooks?limit=2".to_string();
+    loop {
+        let (status, page) = h.call("GET", &uri, Some(ADMIN), None).await;
+        assert_eq!(status, StatusCode::OK);
+        for w in page["data"].as_array().unwrap() {
+            assert!(w["signing_secret"].as_str().unwrap().contains("****"));
+            seen.push(w["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                let (status, v) = h
+                    .call(
+                        "GET",
+                        &format!("/v1/projects/globex/webhooks?cursor={c}"),
+                        Some(ADMIN),
+                        None,
+                    )
+                    .await;
+                assert_eq!(
+                    (status, error_code(&v)),
+                    (StatusCode::BAD_REQUEST, ("invalid_query", Some("cursor")))
+                );
+                uri = format!("/v1/projects/acme/webhooks?limit=2&cursor={c}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    for bad in ["0", "101", "ten"] {
+        let (status, v) = h
+            .call(
+                "GET",
+                &format!("/v1/projects/acme/webhooks?limit={bad}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&v).1),
+            (StatusCode::BAD_REQUEST, Some("limit"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn patch_toggles_revalidates_and_honours_if_match() {
+    let h = harness();
+    let created = h.create("acme", hook()).await;
+    let id = created["id"].as_str().unwrap();
+    let uri = format!("/v1/projects/acme/webhooks/{id}");
+    let (status, v) = h
+        .raw(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            &[("if-match", "1")],
+            Body::from(r#"{"enabled": false}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["enabled"].clone(), v["version"].clone()),
+        (json!(false), json!(2))
+    );
+    assert_eq!(v["url"], created["url"]);
+    // A stale version is a conflict, and nothing changes.
+    let (status, v) = h
+        .raw(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            &[("if-match", "1")],
+            Body::from(r#"{"enabled": true}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).0),
+        (StatusCode::CONFLICT, "version_conflict")
+    );
+    let (status, v) = h
+        .raw(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            &[("if-match", "\"2\"")],
+            Body::from(r#"{"enabled": true}"#),
+        )
+        .await;
+    assert_eq!((status, v["version"].clone()), (StatusCode::OK, json!(3)));
+    let (status, v) = h
+        .raw(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            &[("if-match", "abc")],
+            Body::from("{}"),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::BAD_REQUEST, Some("If-Match"))
+    );
+    // Invalid patches are rejected whole.
+    let (status, v) = h
+        .call(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"name": "renamed", "timeout_seconds": 0})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("timeout_seconds"))
+    );
+    let (_, now) = h.call("GET", &uri, Some(ADMIN), None).await;
+    assert_eq!(
+        (now["name"].clone(), now["version"].clone()),
+        (json!("crm"), json!(3))
+    );
+    let (status, _) = h
+        .call(
+            "PATCH",
+            "/v1/projects/acme/webhooks/wh_00000000000000000000000000",
+            Some(ADMIN),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn delete_then_not_found_and_unknown_ids_are_404() {
+    let h = harness();
+    let id = h.create("acme", hook()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = format!("/v1/projects/acme/webhooks/{id}");
+    assert_eq!(
+        h.call("DELETE", &uri, Some(ADMIN), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        h.call("GET", &uri, Some(ADMIN), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.call("DELETE", &uri, Some(ADMIN), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    for uri in [
+        "/v1/projects/acme/webhooks/not-an-id",
+        "/v1/projects/acme/webhooks/../../etc",
+    ] {
+        let (status, v) = h.call("GET", uri, Some(ADMIN), None).await;
+        assert_eq!(
+            (status, error_code(&v).0),
+            (StatusCode::NOT_FOUND, "not_found")
+        );
+    }
+    let (status, v) = h.call("GET", "/v1/nowhere", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, error_code(&v).0),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let (status, v) = h
+        .call("PUT", "/v1/projects/acme/webhooks", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&v).0),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+}
+
+#[tokio::test]
+async fn rotate_reveals_the_new_secret_and_keeps_the_old_one_signing() {
+    let h = harness();
+    let mut body = hook();
+    body["auth"] = json!({"type": "bearer", "generate": true});
+    let created = h.create("acme", body).await;
+    let id = created["id"].as_str().unwrap();
+    let (status, rotated) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/rotate"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(rotated["signing_secret"], created["signing_secret"]);
+    assert!(!rotated["signing_secret"].as_str().unwrap().contains('*'));
+    assert_ne!(rotated["auth"]["token"], created["auth"]["token"]);
+    assert_eq!(rotated["version"], 2);
+}
+
+#[tokio::test]
+async fn preview_renders_a_sample_or_a_given_event() {
+    let h = harness();
+    let mut body = hook();
+    body["body"] = json!({"type": "json", "fields": {"email": "{{ user.attributes.email | default: 'n/a' }}", "total": "{{ data.total }}"}});
+    body["headers"] = json!({"X-Event": "{{ event.type }}"});
+    let id = h.create("acme", body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = format!("/v1/projects/acme/webhooks/{id}/preview");
+    let (status, sample) = h.call("POST", &uri, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK, "{sample}");
+    assert_eq!(sample["method"], "POST");
+    assert_eq!(sample["url"], "https://api.example.com/u/user_sample");
+    assert_eq!(sample["headers"]["X-Event"], "order.placed");
+    let (status, given) = h
+        .call(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"event": {"type": "order.placed", "data": {"total": 5}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(given["url"], "https://api.example.com/u/anon");
+    let body: Value = serde_json::from_str(given["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, json!({"email": "n/a", "total": "5"}));
+    let (status, v) = h
+        .call(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"event": {"data": {}}})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("event.type"))
+    );
+}
+
+#[tokio::test]
+async fn test_send_signs_sends_and_reports_without_leaking_the_credential() {
+    use axum::routing::any;
+    let received = Arc::new(std::sync::Mutex::new(Vec::<(HeaderMap, String)>::new()));
+    let r = received.clone();
+    let receiver = Router::new()
+        .route(
+            "/ok",
+            any(move |headers: HeaderMap, body: String| {
+                r.lock().unwrap().push((headers, body));
+                async { (StatusCode::OK, [("x-receiver", "1")], "got it") }
+            }),
+        )
+        .route(
+            "/fail",
+            any(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let h = harness_with(TargetPolicy {
+        allow_private: true,
+    });
+    let mut body = hook();
+    body["url"] = json!(format!("http://{addr}/ok"));
+    body["auth"] = json!({"type": "bearer", "token": "very-secret-token"});
+    let created = h.create("acme", body).await;
+    let id = created["id"].as_str().unwrap();
+    let secret = created["signing_secret"].as_str().unwrap();
+    let (status, result) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/test"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(result["outcome"], "delivered");
+    assert_eq!(result["retryable"], false);
+    assert_eq!(result["error"], Value::Null);
+    assert_eq!(result["response"]["status"], 200);
+    assert_eq!(result["response"]["body"], "got it");
+    assert_eq!(result["response"]["headers"]["x-receiver"], "1");
+    assert!(!result.to_string().contains("very-secret-token"));
+    let (headers, sent_body) = received.lock().unwrap()[0].clone();
+    assert_eq!(headers["authorization"], "Bearer very-secret-token");
+    let ts: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(signing::verify(
+        secret,
+        headers["webhook-id"].to_str().unwrap(),
+        ts,
+        sent_body.as_bytes(),
+        headers["webhook-signature"].to_str().unwrap()
+    ));
+
+    // A failing receiver is still a 200 answer, with the outcome in the body; nothing logged.
+    let (_, v) = h
+        .call(
+            "PATCH",
+            &format!("/v1/projects/acme/webhooks/{id}"),
+            Some(ADMIN),
+            Some(json!({"url": format!("http://{addr}/fail")})),
+        )
+        .await;
+    assert_eq!(v["version"], 2);
+    let (status, result) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/test"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (result["outcome"].clone(), result["retryable"].clone()),
+        (json!("failed"), json!(true))
+    );
+    assert_eq!(result["error"], "HTTP 503");
+    assert!(h.attempts.all().is_empty());
+}
+
+#[tokio::test]
+async fn test_send_to_an_internal_address_is_refused_at_send_time() {
+    use axum::routing::any;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h2 = hits.clone();
+    let canary = Router::new().route(
+        "/",
+        any(move || {
+            h2.fetch_add(1, Ordering::SeqCst);
+            async { "canary" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, canary).await.unwrap() });
+    // Registered while private targets were allowed; the deployment has since tightened.
+    let store = Arc::new(InMemoryWebhookStore::default());
+    let open = harness_sharing(
+        TargetPolicy {
+            allow_private: true,
+        },
+        store.clone(),
+    );
+    let mut body = hook();
+    body["url"] = json!(format!("http://{addr}/"));
+    let id = open.create("acme", body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let strict = harness_sharing(TargetPolicy::default(), store);
+    let (status, result) = strict
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/test"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (result["outcome"].clone(), result["retryable"].clone()),
+        (json!("failed"), json!(false))
+    );
+    assert!(
+        result["error"].as_str().unwrap().contains("not sent"),
+        "{result}"
+    );
+    assert_eq!(result["response"], Value::Null);
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn attempts_list_newest_first_filtered_and_paginated() {
+    let h = harness();
+    let id = h.create("acme", hook()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = clock::now_ms();
+    for (i, status) in [
+        AttemptStatus::Retrying,
+        AttemptStatus::Retrying,
+        AttemptStatus::Delivered,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let attempt = Attempt {
+            id: format!("att_{i}"),
+            project_id: "acme".into(),
+            event_id: "ev_1".into(),
+            event_type: "order.placed".into(),
+            webhook_id: id.clone(),
+            delivery_id: "msg_1".into(),
+            attempt: i as u32 + 1,
+            status,
+            status_code: Some(if i < 2 { 500 } else { 200 }),
+            duration_ms: 5,
+            error: None,
+            response_excerpt: None,
+            next_attempt_at: None,
+            created_at: now - 1_000 + i as i64,
+        };
+        h.attempts.record(&attempt, now + DAY).await.unwrap();
+    }
+    // An expired record is not shown even though TTL has not removed it.
+    let mut expired = h.attempts.all()[0].clone();
+    expired.id = "att_old".into();
+    expired.created_at = now - 5_000;
+    h.attempts.record(&expired, now - 1).await.unwrap();
+
+    let base = format!("/v1/projects/acme/webhooks/{id}/attempts");
+    let (status, all) = h.call("GET", &base, Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let numbers: Vec<_> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, vec![3, 2, 1]);
+    let (_, retrying) = h
+        .call(
+            "GET",
+            &format!("{base}?status=retrying&limit=1"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(retrying["data"][0]["attempt"], 2);
+    let cursor = retrying["next_cursor"].as_str().unwrap();
+    let (_, rest) = h
+        .call(
+            "GET",
+            &format!("{base}?status=retrying&limit=1&cursor={cursor}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(rest["data"][0]["attempt"], 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (status, v) = h
+        .call("GET", &format!("{base}?status=lost"), Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::BAD_REQUEST, Some("status"))
+    );
+}

@@ -1,0 +1,214 @@
+//! What both API functions share: the error shape of SPEC §6, API-key authentication,
+//! and reading request bodies within limits.
+
+mod auth;
+
+pub use auth::{Authenticator, Caller, check_project_id, new_api_key};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::{FieldError, Problem};
+use crate::store::StoreError;
+
+/// The largest request body an API accepts.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Every way an API request can fail, each with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("a valid API key is required")]
+    Unauthorized,
+    #[error("this API key is not allowed to do that")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {MAX_REQUEST_BYTES} bytes")]
+    TooLarge,
+    #[error(transparent)]
+    Invalid(FieldError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn bad_query(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            code: "invalid_query",
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        match self {
+            ApiError::BadRequest {
+                code,
+                message,
+                field,
+            } => Problem::new(*code, message.clone(), field.clone()),
+            ApiError::Unauthorized => Problem::new("unauthorized", self.to_string(), None),
+            ApiError::Forbidden => Problem::new("forbidden", self.to_string(), None),
+            ApiError::NotFound => Problem::new("not_found", self.to_string(), None),
+            ApiError::MethodNotAllowed => {
+                Problem::new("method_not_allowed", self.to_string(), None)
+            }
+            ApiError::Conflict(_) => Problem::new("version_conflict", self.to_string(), None),
+            ApiError::TooLarge => Problem::new("payload_too_large", self.to_string(), None),
+            ApiError::Invalid(e) => Problem::from(e),
+            // Never internal detail in a response.
+            ApiError::Internal(_) => Problem::new("internal_error", "internal error", None),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        if e.code == "malformed_json" {
+            ApiError::BadRequest {
+                code: e.code,
+                message: e.message,
+                field: None,
+            }
+        } else {
+            ApiError::Invalid(e)
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Conflict => {
+                ApiError::Conflict("the resource changed; read it again".into())
+            }
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, source = ?std::error::Error::source(cause.as_ref()), "request failed");
+        }
+        let mut response = (self.status(), Json(self.problem())).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// Decodes a JSON body read by axum's `Bytes` extractor (under the body limit layer).
+pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body_bytes(body)?;
+    decode_object(&bytes)
+}
+
+/// Every request body is a JSON object. (serde would otherwise read an array as a struct's
+/// fields in order, and answer with a puzzling error about `[0]`.)
+fn decode_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::Invalid(FieldError::invalid(
+            "",
+            "the body must be a JSON object",
+        )));
+    }
+    Ok(crate::model::decode_json(bytes)?)
+}
+
+/// Like [`json_body`], but an empty body is `T::default()`.
+pub fn optional_json_body<T: DeserializeOwned + Default>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body_bytes(body)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    decode_object(&bytes)
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest {
+                code: "unreadable_body",
+                message: "the request body could not be read".into(),
+                field: None,
+            }
+        }
+    })
+}
+
+/// `?limit=` within 1..=100 (default 20).
+pub fn page_limit(raw: Option<&str>) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(20),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad_query(
+                "limit",
+                "limit must be a whole number from 1 to 100",
+            )),
+        },
+    }
+}
+
+/// The query string as a map (last value wins).
+pub fn query_map(raw: Option<&str>) -> std::collections::HashMap<String, String> {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `GET /v1/health`.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The answer to an unknown route.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// The answer to a known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,145 @@
+//! Ports: what the functions need from storage, named for the capability. Adapters:
+//! [`dynamo`] for DynamoDB (AWS and the local emulator alike), [`memory`] for tests.
+//!
+//! Table keys (the SAM template declares the same):
+//!
+//! | table | partition key | sort key | other |
+//! |---|---|---|---|
+//! | webhooks | `project_id` | `webhook_id` | `doc` (the webhook as JSON), `version`, `enabled`, `events` (string set) |
+//! | api keys | `key_id` | — | `project_id`, `key_hash` (SHA-256 hex; the key itself is never stored) |
+//! | attempts | `webhook_key` = `project#webhook` | `attempt_key` = `created_at#attempt_id` | GSI `by_event` on `event_key` = `project#event`; `expires_at` (TTL) |
+
+pub mod dynamo;
+pub mod memory;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::clock::Millis;
+use crate::model::{Attempt, AttemptStatus, Webhook};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write failed: the item changed (or vanished) since it was read.
+    #[error("the item changed since it was read")]
+    Conflict,
+    /// A create found the item already there.
+    #[error("the item already exists")]
+    AlreadyExists,
+    /// An item that does not decode: a bug or a manual edit, never the caller's fault.
+    #[error("a stored item does not decode: {0}")]
+    Corrupt(String),
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+/// One page of a listing; `next` is the key to continue after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a new webhook; `AlreadyExists` if the id is taken.
+    async fn create(&self, webhook: &Webhook) -> Result<(), StoreError>;
+    async fn get(&self, project: &str, id: &str) -> Result<Option<Webhook>, StoreError>;
+    /// A project's webhooks in id (= creation) order, after `after`.
+    async fn list(
+        &self,
+        project: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<Webhook>, StoreError>;
+    /// Replaces a webhook if its stored version is still `expected_version`, else `Conflict`.
+    async fn update(&self, webhook: &Webhook, expected_version: u64) -> Result<(), StoreError>;
+    /// Deletes; `false` if there was nothing to delete.
+    async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError>;
+    /// The project's enabled webhooks subscribed to `event_type` or to `*`.
+    async fn subscribers(
+        &self,
+        project: &str,
+        event_type: &str,
+    ) -> Result<Vec<Webhook>, StoreError>;
+}
+
+/// A project API key as stored: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub project_id: String,
+    pub key_hash: String,
+    pub created_at: Millis,
+}
+
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    async fn put(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn get(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Deletes the key if it belongs to `project`; `false` otherwise.
+    async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait AttemptLog: Send + Sync {
+    /// Records an attempt, to expire at `expires_at`.
+    async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError>;
+    /// A webhook's attempts, newest first, optionally of one status, after a cursor key.
+    async fn for_webhook(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        status: Option<AttemptStatus>,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<Attempt>, StoreError>;
+    /// An event's attempts across its webhooks, oldest first.
+    async fn for_event(
+        &self,
+        project: &str,
+        event_id: &str,
+        now: Millis,
+    ) -> Result<Vec<Attempt>, StoreError>;
+}
+
+/// The sort key of an attempt: time-ordered, unique.
+pub fn attempt_sort_key(attempt: &Attempt) -> String {
+    format!("{:013}#{}", attempt.created_at.max(0), attempt.id)
+}
+
+/// An opaque pagination cursor bound to one project and one listing.
+pub fn encode_cursor(project: &str, scope: &str, key: &str) -> String {
+    let raw = serde_json::json!({"p": project, "s": scope, "k": key}).to_string();
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The key inside a cursor, if it was issued for this project and listing.
+pub fn decode_cursor(cursor: &str, project: &str, scope: &str) -> Option<String> {
+    let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    (v["p"] == project && v["s"] == scope)
+        .then(|| v["k"].as_str().map(str::to_string))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_bound_to_their_project_and_listing() {
+        let c = encode_cursor("acme", "webhooks", "wh_1");
+        assert_eq!(
+            decode_cursor(&c, "acme", "webhooks").as_deref(),
+            Some("wh_1")
+        );
+        assert_eq!(decode_cursor(&c, "other", "webhooks"), None);
+        assert_eq!(decode_cursor(&c, "acme", "attempts:wh_1"), None);
+        assert_eq!(decode_cursor("garbage!", "acme", "webhooks"), None);
+    }
+}
