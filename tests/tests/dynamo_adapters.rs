@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // an integration test file: every function here is test code
 //! The DynamoDB adapters against the emulator, with the tables of infra/template.yaml.
 
 use std::sync::OnceLock;
