@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
 	@echo "make test   formatting, clippy and every test (installs tools into .venv first)"
-	@echo "make bench  criterion benchmarks of the core (render, sign)"
+	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
 
 setup: $(STAMP)
@@ -41,8 +41,9 @@ unit:
 
 test: setup lint unit
 
-bench:
+bench: setup
 	cargo bench -p hookline-core --bench core
+	cargo bench -p hookline-e2e --bench fanout
 
 clean:
 	cargo clean

@@ -272,3 +272,84 @@ async fn attempts_list_per_webhook_newest_first_and_per_event_skipping_expired()
     assert_eq!(by_event.last().unwrap().status, AttemptStatus::Delivered);
     assert_eq!(by_event[0].response_excerpt.as_deref(), Some("oops"));
 }
+
+#[tokio::test]
+async fn event_records_are_created_once_leased_and_marked() {
+    use hookline_core::model::Event;
+    use hookline_core::store::dynamo::DynamoEventStore;
+    use hookline_core::store::{EventRecord, EventStore};
+    let store = DynamoEventStore::new(dynamo().await, emulator().var("HOOKLINE_EVENTS_TABLE"));
+    let project = new_id("proj", now_ms());
+    let event = Event::from_input(
+        decode_json(br#"{"id":"ev-1","type":"a.b","data":{"k":"v"}}"#).unwrap(),
+        now_ms(),
+        || unreachable!(),
+    )
+    .unwrap();
+    let now = now_ms();
+    let record = EventRecord {
+        project_id: project.clone(),
+        event,
+        deliveries: [
+            ("wh_a".to_string(), "msg_a".to_string()),
+            ("wh_b".to_string(), "msg_b".to_string()),
+        ]
+        .into(),
+        enqueued: Default::default(),
+        complete: false,
+        lease_until: now + 30_000,
+        created_at: now,
+        operational: false,
+        expires_at: now + DAY,
+    };
+    assert!(store.create(&record).await.unwrap());
+    assert!(
+        !store.create(&record).await.unwrap(),
+        "a second create is a duplicate"
+    );
+    // The lease holds while it is current.
+    assert!(
+        !store
+            .take_lease(&project, "ev-1", now, now + 60_000)
+            .await
+            .unwrap()
+    );
+    store
+        .mark_enqueued(&project, "ev-1", &["wh_a".to_string()], false)
+        .await
+        .unwrap();
+    let got = store.get(&project, "ev-1").await.unwrap().unwrap();
+    assert_eq!(got.enqueued, ["wh_a".to_string()].into());
+    assert!(!got.complete);
+    assert_eq!(got.event.data["k"], "v");
+    assert_eq!(got.deliveries.len(), 2);
+    // Once lapsed, exactly one taker wins it.
+    let later = now + 31_000;
+    assert!(
+        store
+            .take_lease(&project, "ev-1", later, later + 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_lease(&project, "ev-1", later, later + 30_000)
+            .await
+            .unwrap()
+    );
+    store
+        .mark_enqueued(&project, "ev-1", &["wh_b".to_string()], true)
+        .await
+        .unwrap();
+    let done = store.get(&project, "ev-1").await.unwrap().unwrap();
+    assert!(done.complete);
+    assert_eq!(done.enqueued.len(), 2);
+    // A complete record cannot be leased again.
+    assert!(
+        !store
+            .take_lease(&project, "ev-1", later + 100_000, later + 200_000)
+            .await
+            .unwrap()
+    );
+    assert!(store.get("other", "ev-1").await.unwrap().is_none());
+}

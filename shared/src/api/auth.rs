@@ -88,6 +88,20 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// Authenticates the caller and checks it may act on `project`.
+    pub async fn for_project(
+        &self,
+        headers: &HeaderMap,
+        project: &str,
+    ) -> Result<Caller, ApiError> {
+        let caller = self.authenticate(headers).await?;
+        check_project_id(project)?;
+        caller.authorize(project)?;
+        Ok(caller)
+    }
+}
+
 /// The record id inside a presented key, if it has our shape.
 fn key_id(presented: &str) -> Option<String> {
     let rest = presented.strip_prefix(KEY_PREFIX)?;

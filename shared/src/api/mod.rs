@@ -41,6 +41,9 @@ pub enum ApiError {
     TooLarge,
     #[error(transparent)]
     Invalid(FieldError),
+    /// A dependency is down or a job is half done; the client should retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -64,6 +67,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::Conflict(_) => Problem::new("version_conflict", self.to_string(), None),
             ApiError::TooLarge => Problem::new("payload_too_large", self.to_string(), None),
             ApiError::Invalid(e) => Problem::from(e),
+            ApiError::Unavailable(message) => Problem::new("unavailable", message.clone(), None),
             // Never internal detail in a response.
             ApiError::Internal(_) => Problem::new("internal_error", "internal error", None),
         }

@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, Page, StoreError, WebhookStore, attempt_sort_key,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, Page, StoreError, WebhookStore,
+    attempt_sort_key,
 };
 use crate::clock::Millis;
 use crate::model::{Attempt, AttemptStatus, Webhook};
@@ -70,6 +71,12 @@ pub trait ConditionFailed {
 }
 
 impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn is_condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
     fn is_condition_failed(&self) -> bool {
         self.is_conditional_check_failed_exception()
     }
@@ -445,5 +452,136 @@ impl AttemptLog for DynamoAttemptLog {
         }
         found.sort_by_key(attempt_sort_key);
         Ok(found)
+    }
+}
+
+pub struct DynamoEventStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEventStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn event_key(project: &str, event_id: &str) -> AttributeValue {
+    s(format!("{project}#{event_id}"))
+}
+
+/// The record's fixed part lives in `doc`; what changes (`enqueued`, `complete`,
+/// `lease_until`) in attributes of its own, so updates never rewrite the event.
+#[async_trait]
+impl EventStore for DynamoEventStore {
+    async fn create(&self, record: &EventRecord) -> Result<bool, StoreError> {
+        let mut doc = record.clone();
+        doc.enqueued.clear();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("event_key", event_key(&record.project_id, &record.event.id))
+            .item("doc", encode_doc(&doc)?)
+            .item("complete", AttributeValue::Bool(record.complete))
+            .item("lease_until", n(record.lease_until))
+            .item("expires_at", n(record.expires_at / 1000))
+            .condition_expression("attribute_not_exists(event_key)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match conditional(e, StoreError::AlreadyExists) {
+                StoreError::AlreadyExists => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn get(&self, project: &str, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("event_key", event_key(project, event_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let mut record: EventRecord = decode_doc(item)?;
+        if let Some(AttributeValue::Ss(ids)) = item.get("enqueued") {
+            record.enqueued = ids.iter().cloned().collect();
+        }
+        record.complete = matches!(item.get("complete"), Some(AttributeValue::Bool(true)));
+        record.lease_until = get_n(item, "lease_until")?;
+        Ok(Some(record))
+    }
+
+    async fn take_lease(
+        &self,
+        project: &str,
+        event_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("event_key", event_key(project, event_id))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("complete = :no AND lease_until < :now")
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match conditional(e, StoreError::Conflict) {
+                StoreError::Conflict => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn mark_enqueued(
+        &self,
+        project: &str,
+        event_id: &str,
+        webhook_ids: &[String],
+        complete: bool,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("event_key", event_key(project, event_id))
+            .condition_expression("attribute_exists(event_key)");
+        let mut expression = Vec::new();
+        if complete {
+            expression.push("SET complete = :yes");
+            update = update.expression_attribute_values(":yes", AttributeValue::Bool(true));
+        }
+        if !webhook_ids.is_empty() {
+            expression.push("ADD enqueued :ids");
+            update = update
+                .expression_attribute_values(":ids", AttributeValue::Ss(webhook_ids.to_vec()));
+        }
+        if expression.is_empty() {
+            return Ok(());
+        }
+        update
+            .update_expression(expression.join(" "))
+            .send()
+            .await
+            .map_err(|e| conditional(e, StoreError::Conflict))?;
+        Ok(())
     }
 }

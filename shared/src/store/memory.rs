@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, Page, StoreError, WebhookStore, attempt_sort_key,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, Page, StoreError, WebhookStore,
+    attempt_sort_key,
 };
 use crate::clock::Millis;
 use crate::model::{Attempt, AttemptStatus, Webhook};
@@ -203,5 +204,63 @@ impl AttemptLog for InMemoryAttemptLog {
             .collect();
         found.sort_by_key(attempt_sort_key);
         Ok(found)
+    }
+}
+
+#[derive(Default)]
+pub struct InMemoryEventStore {
+    items: Mutex<BTreeMap<(String, String), EventRecord>>,
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn create(&self, record: &EventRecord) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        let key = (record.project_id.clone(), record.event.id.clone());
+        if items.contains_key(&key) {
+            return Ok(false);
+        }
+        items.insert(key, record.clone());
+        Ok(true)
+    }
+
+    async fn get(&self, project: &str, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        Ok(items
+            .get(&(project.to_string(), event_id.to_string()))
+            .cloned())
+    }
+
+    async fn take_lease(
+        &self,
+        project: &str,
+        event_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        match items.get_mut(&(project.to_string(), event_id.to_string())) {
+            Some(r) if !r.complete && r.lease_until < now => {
+                r.lease_until = until;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn mark_enqueued(
+        &self,
+        project: &str,
+        event_id: &str,
+        webhook_ids: &[String],
+        complete: bool,
+    ) -> Result<(), StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        let record = items
+            .get_mut(&(project.to_string(), event_id.to_string()))
+            .ok_or(StoreError::Conflict)?;
+        record.enqueued.extend(webhook_ids.iter().cloned());
+        record.complete |= complete;
+        Ok(())
     }
 }

@@ -16,8 +16,10 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::clock::Millis;
-use crate::model::{Attempt, AttemptStatus, Webhook};
+use crate::model::{Attempt, AttemptStatus, Event, Webhook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -105,6 +107,55 @@ pub trait AttemptLog: Send + Sync {
         event_id: &str,
         now: Millis,
     ) -> Result<Vec<Attempt>, StoreError>;
+}
+
+/// An accepted event and its fan-out: which webhooks it goes to (each with the delivery
+/// id its attempts will carry), which of those are on the queue, and who is working on it.
+///
+/// States: created with every matched delivery listed and a lease (`enqueued` empty,
+/// `complete` false) → deliveries added to `enqueued` as their messages are accepted by
+/// SQS → `complete`. A POST of the same event id that finds it incomplete with an expired
+/// lease takes the lease and sends only what is not yet enqueued.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventRecord {
+    pub project_id: String,
+    pub event: Event,
+    /// webhook id → delivery id (`msg_…`, the `webhook-id` header of its attempts).
+    pub deliveries: BTreeMap<String, String>,
+    #[serde(default)]
+    pub enqueued: BTreeSet<String>,
+    #[serde(default)]
+    pub complete: bool,
+    pub lease_until: Millis,
+    pub created_at: Millis,
+    /// An operational event (`delivery.*`), whose deliveries never emit more.
+    #[serde(default)]
+    pub operational: bool,
+    /// When the record may be removed (TTL).
+    pub expires_at: Millis,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores a new event record; `false` if one with the same id exists (a duplicate).
+    async fn create(&self, record: &EventRecord) -> Result<bool, StoreError>;
+    async fn get(&self, project: &str, event_id: &str) -> Result<Option<EventRecord>, StoreError>;
+    /// Takes the fan-out lease of an incomplete record whose lease has run out.
+    async fn take_lease(
+        &self,
+        project: &str,
+        event_id: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool, StoreError>;
+    /// Adds `webhook_ids` to the enqueued set; `complete` when nothing is left to send.
+    async fn mark_enqueued(
+        &self,
+        project: &str,
+        event_id: &str,
+        webhook_ids: &[String],
+        complete: bool,
+    ) -> Result<(), StoreError>;
 }
 
 /// The sort key of an attempt: time-ordered, unique.

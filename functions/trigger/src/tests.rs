@@ -1,0 +1,715 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use hookline_core::clock::{DAY, now_ms};
+use hookline_core::config::Secret;
+use hookline_core::model::{
+    Attempt, SigningSecrets, Webhook, WebhookInput, WebhookSpec, decode_json,
+};
+use hookline_core::queue::InMemoryDeliveryQueue;
+use hookline_core::store::memory::{
+    InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryEventStore, InMemoryWebhookStore,
+};
+use hookline_core::store::{EventRecord, EventStore, WebhookStore};
+
+const ADMIN: &str = "test-admin-key-0001";
+
+struct Harness {
+    app: Router,
+    webhooks: Arc<InMemoryWebhookStore>,
+    events: Arc<InMemoryEventStore>,
+    queue: Arc<InMemoryDeliveryQueue>,
+    attempts: Arc<InMemoryAttemptLog>,
+}
+
+fn harness() -> Harness {
+    let webhooks = Arc::new(InMemoryWebhookStore::default());
+    let events = Arc::new(InMemoryEventStore::default());
+    let queue = Arc::new(InMemoryDeliveryQueue::default());
+    let attempts = Arc::new(InMemoryAttemptLog::default());
+    let keys = Arc::new(InMemoryApiKeyStore::default());
+    let state = AppState {
+        fanout: FanOut {
+            webhooks: webhooks.clone(),
+            events: events.clone(),
+            queue: queue.clone(),
+            retention: 30 * DAY,
+        },
+        attempts: attempts.clone(),
+        auth: Authenticator::new(Some(Secret::new(ADMIN)), keys),
+    };
+    Harness {
+        app: router(state),
+        webhooks,
+        events,
+        queue,
+        attempts,
+    }
+}
+
+impl Harness {
+    async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        body: Body,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post_event(&self, project: &str, event: Value) -> (StatusCode, Value) {
+        self.raw(
+            "POST",
+            &format!("/v1/projects/{project}/events"),
+            Some(ADMIN),
+            Body::from(event.to_string()),
+        )
+        .await
+    }
+
+    async fn hook(&self, project: &str, events: &[&str], enabled: bool) -> String {
+        let json = json!({"name": "n", "url": "https://example.com/", "events": events, "enabled": enabled});
+        let spec = WebhookSpec::from_create(
+            decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let webhook = Webhook {
+            id: ids::new_id("wh", now_ms()),
+            project_id: project.into(),
+            spec,
+            signing: SigningSecrets {
+                current: hookline_core::signing::new_secret(),
+                previous: None,
+                previous_expires_at: None,
+            },
+            created_at: now_ms(),
+            updated_at: now_ms(),
+            version: 1,
+        };
+        self.webhooks.create(&webhook).await.unwrap();
+        webhook.id
+    }
+
+    fn tasks(&self) -> Vec<DeliveryTask> {
+        self.queue
+            .recorded()
+            .sent
+            .iter()
+            .map(|m| serde_json::from_str(&m.body).unwrap())
+            .collect()
+    }
+}
+
+fn code(v: &Value) -> (&str, Option<&str>) {
+    (
+        v["error"]["code"].as_str().unwrap_or("?"),
+        v["error"]["field"].as_str(),
+    )
+}
+
+#[tokio::test]
+async fn fans_out_to_enabled_subscribers_by_type_and_star_only() {
+    let h = harness();
+    let typed = h.hook("acme", &["order.placed"], true).await;
+    let star = h.hook("acme", &["*"], true).await;
+    h.hook("acme", &["order.placed"], false).await;
+    h.hook("acme", &["user.created"], true).await;
+    h.hook("globex", &["order.placed"], true).await;
+    let (status, v) = h
+        .post_event(
+            "acme",
+            json!({"id": "ev-1", "type": "order.placed", "data": {"total": 5}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(
+        v,
+        json!({"event_id": "ev-1", "matched": 2, "duplicate": false})
+    );
+    let tasks = h.tasks();
+    let mut targets: Vec<_> = tasks.iter().map(|t| t.webhook_id.clone()).collect();
+    targets.sort();
+    let mut expected = vec![typed, star];
+    expected.sort();
+    assert_eq!(targets, expected);
+    for t in &tasks {
+        assert_eq!(t.project_id, "acme");
+        assert!(t.delivery_id.starts_with("msg_"));
+        assert_eq!(t.event.as_ref().unwrap().data["total"], 5);
+        assert!(!t.operational);
+    }
+    assert_ne!(tasks[0].delivery_id, tasks[1].delivery_id);
+    let record = h.events.get("acme", "ev-1").await.unwrap().unwrap();
+    assert!(record.complete);
+    assert_eq!(record.enqueued.len(), 2);
+}
+
+#[tokio::test]
+async fn a_generated_id_is_returned_when_the_client_gives_none() {
+    let h = harness();
+    h.hook("acme", &["*"], true).await;
+    let (_, v) = h.post_event("acme", json!({"type": "a"})).await;
+    assert!(v["event_id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(v["matched"], 1);
+}
+
+#[tokio::test]
+async fn a_repeated_id_is_a_duplicate_and_enqueues_nothing_new() {
+    let h = harness();
+    h.hook("acme", &["*"], true).await;
+    let (_, first) = h
+        .post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    let (status, again) = h
+        .post_event(
+            "acme",
+            json!({"id": "ev-1", "type": "a", "data": {"changed": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (first["duplicate"].clone(), again["duplicate"].clone()),
+        (json!(false), json!(true))
+    );
+    assert_eq!(again["matched"], 1);
+    assert_eq!(h.tasks().len(), 1);
+    // The same id in another project is another event.
+    let (_, other) = h
+        .post_event("globex", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    assert_eq!(other["duplicate"], false);
+}
+
+#[tokio::test]
+async fn two_concurrent_identical_posts_fan_out_once() {
+    let h = harness();
+    for _ in 0..25 {
+        h.hook("acme", &["*"], true).await;
+    }
+    let event = json!({"id": "ev-race", "type": "a"});
+    let (a, b) = tokio::join!(
+        h.post_event("acme", event.clone()),
+        h.post_event("acme", event)
+    );
+    assert_eq!((a.0, b.0), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    let duplicates = [&a.1, &b.1]
+        .iter()
+        .filter(|v| v["duplicate"] == true)
+        .count();
+    assert_eq!(duplicates, 1);
+    assert_eq!(h.tasks().len(), 25);
+}
+
+#[tokio::test]
+async fn entries_sqs_rejects_are_retried() {
+    let h = harness();
+    for _ in 0..23 {
+        h.hook("acme", &["*"], true).await;
+    }
+    h.queue.reject_entries.store(7, Ordering::SeqCst);
+    let (status, v) = h
+        .post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(h.tasks().len(), 23);
+    assert!(h.queue.requests() > 3, "rejected entries were sent again");
+    let mut ids: Vec<_> = h.tasks().into_iter().map(|t| t.webhook_id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 23);
+}
+
+#[tokio::test]
+async fn a_fan_out_that_stopped_half_way_is_finished_by_a_retried_post_without_resending() {
+    let h = harness();
+    let mut hooks = vec![];
+    for _ in 0..25 {
+        hooks.push(h.hook("acme", &["*"], true).await);
+    }
+    // The queue accepts one batch call, then fails every call.
+    h.queue.fail_after_batches.store(1, Ordering::SeqCst);
+    let (status, v) = h
+        .post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    assert_eq!(
+        (status, code(&v).0),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    assert_eq!(h.tasks().len(), 10);
+    let record = h.events.get("acme", "ev-1").await.unwrap().unwrap();
+    assert_eq!((record.enqueued.len(), record.complete), (10, false));
+    let sent_first: Vec<_> = h.tasks().into_iter().map(|t| t.webhook_id).collect();
+
+    // While its lease holds, a retry reports a duplicate and leaves the work alone…
+    h.queue.fail_after_batches.store(0, Ordering::SeqCst);
+    let (_, v) = h
+        .post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    assert_eq!(v["duplicate"], true);
+    assert_eq!(h.tasks().len(), 10);
+
+    // …and once it lapses, a retry finishes it, sending only what was missing.
+    // Lapse the lease: take it "far in the future" with an expiry in the past.
+    assert!(
+        h.events
+            .take_lease("acme", "ev-1", i64::MAX - 1, 0)
+            .await
+            .unwrap()
+    );
+    let (status, v) = h
+        .post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    assert_eq!(
+        (status, v["duplicate"].clone(), v["matched"].clone()),
+        (StatusCode::ACCEPTED, json!(true), json!(25))
+    );
+    let all: Vec<_> = h.tasks().into_iter().map(|t| t.webhook_id).collect();
+    assert_eq!(all.len(), 25, "nothing sent twice");
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 25);
+    assert!(
+        sent_first
+            .iter()
+            .all(|w| all.iter().filter(|x| *x == w).count() == 1)
+    );
+    assert!(
+        h.events
+            .get("acme", "ev-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .complete
+    );
+}
+
+#[tokio::test]
+async fn a_crash_before_anything_was_noted_is_resumed_from_the_record() {
+    let h = harness();
+    let a = h.hook("acme", &["*"], true).await;
+    let b = h.hook("acme", &["*"], true).await;
+    // A record as a crashed request leaves it: matched, nothing noted, lease lapsed.
+    let event = Event::from_input(
+        decode_json(br#"{"id":"ev-9","type":"a"}"#).unwrap(),
+        now_ms(),
+        || unreachable!(),
+    )
+    .unwrap();
+    let record = EventRecord {
+        project_id: "acme".into(),
+        event,
+        deliveries: [
+            (a.clone(), "msg_a".to_string()),
+            (b.clone(), "msg_b".to_string()),
+        ]
+        .into(),
+        enqueued: [a.clone()].into(),
+        complete: false,
+        lease_until: 0,
+        created_at: now_ms(),
+        operational: false,
+        expires_at: now_ms() + DAY,
+    };
+    h.events.create(&record).await.unwrap();
+    let (status, v) = h
+        .post_event("acme", json!({"id": "ev-9", "type": "a"}))
+        .await;
+    assert_eq!(
+        (status, v["duplicate"].clone()),
+        (StatusCode::ACCEPTED, json!(true))
+    );
+    let tasks = h.tasks();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        (tasks[0].webhook_id.as_str(), tasks[0].delivery_id.as_str()),
+        (b.as_str(), "msg_b")
+    );
+}
+
+#[tokio::test]
+async fn bad_events_are_rejected_by_field_and_store_nothing() {
+    let h = harness();
+    h.hook("acme", &["*"], true).await;
+    let far = clock::to_rfc3339(now_ms() + 8 * DAY);
+    let cases: Vec<(Body, StatusCode, &str, Option<&str>)> = vec![
+        (
+            Body::from("{"),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        (
+            Body::from("{}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            Some("type"),
+        ),
+        (
+            Body::from(r#"{"type": "a", "data": [1]}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("data"),
+        ),
+        (
+            Body::from(r#"{"type": 7}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("type"),
+        ),
+        (
+            Body::from(r#"{"type": "delivery.failed"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reserved_event_type",
+            Some("type"),
+        ),
+        (
+            Body::from(json!({"type": "a", "deliver_at": far}).to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("deliver_at"),
+        ),
+        (
+            Body::from(r#"{"type": "a", "extra": 1}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("extra"),
+        ),
+        (
+            Body::from(
+                json!({"type": "a", "data": {"blob": "x".repeat(MAX_REQUEST_BYTES)}}).to_string(),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            None,
+        ),
+    ];
+    for (body, status, c, field) in cases {
+        let (got, v) = h
+            .raw("POST", "/v1/projects/acme/events", Some(ADMIN), body)
+            .await;
+        assert_eq!((got, code(&v)), (status, (c, field)), "{v}");
+    }
+    assert!(h.tasks().is_empty());
+    let (status, _) = h
+        .raw(
+            "POST",
+            "/v1/projects/acme/events",
+            None,
+            Body::from(r#"{"type":"a"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_project_key_cannot_trigger_read_or_recover_elsewhere() {
+    let h = harness();
+    let keys = Arc::new(InMemoryApiKeyStore::default());
+    let (record, key) = hookline_core::api::new_api_key("acme", now_ms());
+    hookline_core::store::ApiKeyStore::put(keys.as_ref(), &record)
+        .await
+        .unwrap();
+    let state = AppState {
+        fanout: FanOut {
+            webhooks: h.webhooks.clone(),
+            events: h.events.clone(),
+            queue: h.queue.clone(),
+            retention: DAY,
+        },
+        attempts: h.attempts.clone(),
+        auth: Authenticator::new(None, keys),
+    };
+    let app = router(state);
+    let globex = h.hook("globex", &["*"], true).await;
+    h.post_event("globex", json!({"id": "g-1", "type": "a"}))
+        .await;
+    for (method, uri, body) in [
+        (
+            "POST",
+            "/v1/projects/globex/events".to_string(),
+            r#"{"type":"a"}"#,
+        ),
+        ("GET", "/v1/projects/globex/events/g-1".to_string(), ""),
+        (
+            "POST",
+            format!("/v1/projects/globex/webhooks/{globex}/recover"),
+            r#"{"since":"2020-01-01T00:00:00Z"}"#,
+        ),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(body))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{method} {uri}");
+    }
+    assert_eq!(h.tasks().len(), 1);
+}
+
+#[tokio::test]
+async fn large_events_travel_by_reference_and_scheduled_ones_are_delayed_or_held() {
+    let h = harness();
+    h.hook("acme", &["*"], true).await;
+    let big = "x".repeat(200 * 1024);
+    let (status, _) = h
+        .post_event(
+            "acme",
+            json!({"id": "big", "type": "a", "data": {"blob": big}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let message = &h.queue.recorded().sent[0];
+    assert!(message.body.len() < 4096);
+    let task: DeliveryTask = serde_json::from_str(&message.body).unwrap();
+    assert!(task.event.is_none());
+    assert_eq!(
+        h.events
+            .get("acme", "big")
+            .await
+            .unwrap()
+            .unwrap()
+            .event
+            .data["blob"]
+            .as_str()
+            .unwrap()
+            .len(),
+        200 * 1024
+    );
+
+    let soon = clock::to_rfc3339(now_ms() + 5_000);
+    h.post_event(
+        "acme",
+        json!({"id": "soon", "type": "a", "deliver_at": soon}),
+    )
+    .await;
+    let later = now_ms() + 2 * 3_600_000;
+    h.post_event(
+        "acme",
+        json!({"id": "later", "type": "a", "deliver_at": clock::to_rfc3339(later)}),
+    )
+    .await;
+    let sent = h.queue.recorded().sent;
+    assert!(
+        (4..=6).contains(&sent[1].delay_seconds),
+        "{}",
+        sent[1].delay_seconds
+    );
+    let held: DeliveryTask = serde_json::from_str(&sent[2].body).unwrap();
+    assert_eq!(sent[2].delay_seconds, 900);
+    assert_eq!(held.deliver_at, Some(later));
+    assert_eq!(held.first_attempt_at, later);
+}
+
+fn attempt(
+    t: &DeliveryTask,
+    n: u32,
+    status: AttemptStatus,
+    code: Option<u16>,
+    at: Millis,
+) -> Attempt {
+    Attempt {
+        id: ids::new_id("att", at),
+        project_id: t.project_id.clone(),
+        event_id: t.event_id.clone(),
+        event_type: "a".into(),
+        webhook_id: t.webhook_id.clone(),
+        delivery_id: t.delivery_id.clone(),
+        attempt: n,
+        status,
+        status_code: code,
+        duration_ms: 1,
+        error: None,
+        response_excerpt: None,
+        next_attempt_at: None,
+        created_at: at,
+    }
+}
+
+#[tokio::test]
+async fn event_status_reports_each_delivery_from_the_attempt_log() {
+    let h = harness();
+    h.hook("acme", &["*"], true).await;
+    h.hook("acme", &["*"], true).await;
+    h.post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    let tasks = h.tasks();
+    let now = now_ms();
+    h.attempts
+        .record(
+            &attempt(&tasks[0], 1, AttemptStatus::Retrying, Some(500), now - 3),
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    h.attempts
+        .record(
+            &attempt(&tasks[0], 2, AttemptStatus::Delivered, Some(200), now - 2),
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    let (status, v) = h
+        .raw(
+            "GET",
+            "/v1/projects/acme/events/ev-1",
+            Some(ADMIN),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (v["id"].clone(), v["type"].clone()),
+        (json!("ev-1"), json!("a"))
+    );
+    let deliveries = v["deliveries"].as_array().unwrap();
+    let first = deliveries
+        .iter()
+        .find(|d| d["webhook_id"] == tasks[0].webhook_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            first["status"].clone(),
+            first["attempts"].clone(),
+            first["last_status_code"].clone()
+        ),
+        (json!("delivered"), json!(2), json!(200))
+    );
+    let second = deliveries
+        .iter()
+        .find(|d| d["webhook_id"] == tasks[1].webhook_id.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            second["status"].clone(),
+            second["attempts"].clone(),
+            second["last_status_code"].clone()
+        ),
+        (json!("pending"), json!(0), Value::Null)
+    );
+    let (status, _) = h
+        .raw(
+            "GET",
+            "/v1/projects/acme/events/nope",
+            Some(ADMIN),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn recover_requeues_failed_and_dead_lettered_deliveries_since_a_time() {
+    let h = harness();
+    let hook = h.hook("acme", &["*"], true).await;
+    for id in ["e1", "e2", "e3", "e4"] {
+        h.post_event("acme", json!({"id": id, "type": "a"})).await;
+    }
+    let tasks = h.tasks();
+    let now = now_ms();
+    let log = |t: &DeliveryTask, st, at| attempt(t, 1, st, Some(500), at);
+    h.attempts
+        .record(
+            &log(&tasks[0], AttemptStatus::DeadLettered, now - 100),
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    h.attempts
+        .record(&log(&tasks[1], AttemptStatus::Failed, now - 90), now + DAY)
+        .await
+        .unwrap();
+    h.attempts
+        .record(
+            &log(&tasks[2], AttemptStatus::Delivered, now - 80),
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    h.attempts
+        .record(
+            &log(&tasks[3], AttemptStatus::DeadLettered, now - 10 * DAY),
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    let since = clock::to_rfc3339(now - DAY);
+    let uri = format!("/v1/projects/acme/webhooks/{hook}/recover");
+    let (status, v) = h
+        .raw(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Body::from(json!({"since": since}).to_string()),
+        )
+        .await;
+    assert_eq!((status, v), (StatusCode::ACCEPTED, json!({"requeued": 2})));
+    let requeued: Vec<DeliveryTask> = h.tasks().into_iter().skip(4).collect();
+    let mut ids: Vec<_> = requeued.iter().map(|t| t.delivery_id.clone()).collect();
+    ids.sort();
+    let mut expected = vec![tasks[0].delivery_id.clone(), tasks[1].delivery_id.clone()];
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "the same delivery ids, so receivers can deduplicate"
+    );
+    assert!(
+        requeued
+            .iter()
+            .all(|t| t.first_attempt_at >= now && t.event.is_some())
+    );
+
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::from("{}")).await;
+    assert_eq!(
+        (status, code(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ("missing_field", Some("since"))
+        )
+    );
+    let (status, v) = h
+        .raw(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Body::from(r#"{"since": "yesterday"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&v).1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("since"))
+    );
+    let (status, _) = h
+        .raw(
+            "POST",
+            "/v1/projects/acme/webhooks/wh_00000000000000000000000000/recover",
+            Some(ADMIN),
+            Body::from(json!({"since": since}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,289 @@
+//! Fan-out: one event to every webhook of its project that subscribes to it, one delivery
+//! task each on the queue. Shared by the trigger function (events posted by the API) and
+//! the delivery function (operational `delivery.*` events), so both behave the same.
+//!
+//! Nothing is lost half-way: before anything is sent, the event record lists every
+//! matched delivery with its delivery id; messages are sent in batches of ten (calls
+//! concurrent, entries SQS rejects retried), and the record then notes what went out.
+//! A repeated POST of the same event id finishes an incomplete fan-out once the first
+//! attempt's lease has lapsed, sending only what is not noted as sent. A crash between a
+//! send and the note can send a task twice; both copies carry the same delivery id, the
+//! `webhook-id` receivers deduplicate on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::clock::{Millis, SECOND};
+use crate::ids::new_id;
+use crate::model::{DeliveryTask, Event, TASK_VERSION, Webhook};
+use crate::queue::{BATCH, DeliveryQueue, MAX_DELAY_SECONDS, OutgoingMessage, QueueError};
+use crate::store::{EventRecord, EventStore, StoreError, WebhookStore};
+
+/// How long one fan-out holds an event before another request may finish it.
+pub const LEASE: Millis = 30 * SECOND;
+/// A task larger than this carries the event by reference (SQS takes 256 KiB).
+pub const INLINE_EVENT_LIMIT: usize = 192 * 1024;
+/// Rounds of sending before giving up on entries SQS keeps rejecting.
+const SEND_ROUNDS: u32 = 4;
+/// Batch calls in flight at once.
+const CONCURRENT_BATCHES: usize = 16;
+
+/// Event types Hookline emits itself; an API client may not post them.
+pub fn is_operational(event_type: &str) -> bool {
+    event_type.starts_with("delivery.") || event_type.starts_with("webhook.")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub event_id: String,
+    pub matched: usize,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanOutError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(
+        "{unsent} of {total} deliveries are not yet enqueued; send the event again with the same id to finish"
+    )]
+    Incomplete { unsent: usize, total: usize },
+}
+
+/// The fan-out and its ports.
+#[derive(Clone)]
+pub struct FanOut {
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub events: Arc<dyn EventStore>,
+    pub queue: Arc<dyn DeliveryQueue>,
+    /// How long event records are kept (as long as the attempts that refer to them).
+    pub retention: Millis,
+}
+
+/// When a delivery may first be attempted, how long SQS should delay it, and whether the
+/// delivery function must hold it further.
+fn schedule(deliver_at: Option<Millis>, now: Millis) -> (i32, Millis, Option<Millis>) {
+    match deliver_at {
+        Some(at) if at > now => {
+            let seconds = crate::retry::round_up_to_seconds(at - now) / SECOND;
+            if seconds <= i64::from(MAX_DELAY_SECONDS) {
+                (seconds as i32, at, None)
+            } else {
+                (MAX_DELAY_SECONDS, at, Some(at))
+            }
+        }
+        _ => (0, now, None),
+    }
+}
+
+/// A task's message, with the event inline unless that makes it too large.
+pub fn task_message(
+    task: &DeliveryTask,
+    entry_id: String,
+    delay_seconds: i32,
+) -> Result<OutgoingMessage, serde_json::Error> {
+    let mut body = serde_json::to_string(task)?;
+    if body.len() > INLINE_EVENT_LIMIT && task.event.is_some() {
+        let by_reference = DeliveryTask {
+            event: None,
+            ..task.clone()
+        };
+        body = serde_json::to_string(&by_reference)?;
+    }
+    Ok(OutgoingMessage {
+        id: entry_id,
+        body,
+        delay_seconds,
+    })
+}
+
+impl FanOut {
+    /// Accepts an event once per id and enqueues a delivery for each subscriber.
+    pub async fn submit(
+        &self,
+        project: &str,
+        event: Event,
+        operational: bool,
+        now: Millis,
+    ) -> Result<Submitted, FanOutError> {
+        let subscribers = self
+            .webhooks
+            .subscribers(project, &event.event_type)
+            .await?;
+        let deliveries = subscribers
+            .iter()
+            .filter(|w| wants(w, &event.event_type, operational))
+            .map(|w| (w.id.clone(), new_id("msg", now)))
+            .collect();
+        let record = EventRecord {
+            project_id: project.to_string(),
+            event,
+            deliveries,
+            enqueued: Default::default(),
+            complete: false,
+            lease_until: now + LEASE,
+            created_at: now,
+            operational,
+            expires_at: now + self.retention,
+        };
+        let event_id = record.event.id.clone();
+        if self.events.create(&record).await? {
+            self.enqueue(&record, now).await?;
+            return Ok(Submitted {
+                event_id,
+                matched: record.deliveries.len(),
+                duplicate: false,
+            });
+        }
+        // A duplicate: finish the first request's fan-out if it stopped half-way.
+        let existing = self
+            .events
+            .get(project, &event_id)
+            .await?
+            .ok_or(StoreError::Conflict)?;
+        if !existing.complete
+            && self
+                .events
+                .take_lease(project, &event_id, now, now + LEASE)
+                .await?
+        {
+            tracing::warn!(event_id = %event_id, "resuming an incomplete fan-out");
+            self.enqueue(&existing, now).await?;
+        }
+        Ok(Submitted {
+            event_id,
+            matched: existing.deliveries.len(),
+            duplicate: true,
+        })
+    }
+
+    /// Sends the deliveries of `record` that are not yet enqueued, and notes them.
+    async fn enqueue(&self, record: &EventRecord, now: Millis) -> Result<(), FanOutError> {
+        let (delay, first_attempt_at, hold) = schedule(record.event.deliver_at, now);
+        let tasks: Vec<DeliveryTask> = record
+            .deliveries
+            .iter()
+            .filter(|(webhook_id, _)| !record.enqueued.contains(*webhook_id))
+            .map(|(webhook_id, delivery_id)| DeliveryTask {
+                v: TASK_VERSION,
+                delivery_id: delivery_id.clone(),
+                project_id: record.project_id.clone(),
+                webhook_id: webhook_id.clone(),
+                event_id: record.event.id.clone(),
+                event: Some(record.event.clone()),
+                first_attempt_at,
+                deliver_at: hold,
+                operational: record.operational,
+            })
+            .collect();
+        let total = tasks.len();
+        let (sent, unsent) = self.send(tasks, delay).await;
+        let complete = unsent.is_empty();
+        self.events
+            .mark_enqueued(&record.project_id, &record.event.id, &sent, complete)
+            .await?;
+        if complete {
+            Ok(())
+        } else {
+            Err(FanOutError::Incomplete {
+                unsent: unsent.len(),
+                total,
+            })
+        }
+    }
+
+    /// Sends tasks in concurrent batches, retrying rejected entries; returns the webhook
+    /// ids sent and the tasks that could not be.
+    pub async fn send(
+        &self,
+        tasks: Vec<DeliveryTask>,
+        delay_seconds: i32,
+    ) -> (Vec<String>, Vec<DeliveryTask>) {
+        let mut pending: Vec<(DeliveryTask, OutgoingMessage)> = Vec::with_capacity(tasks.len());
+        let mut unsendable = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            match task_message(&task, format!("m{i}"), delay_seconds) {
+                Ok(message) => pending.push((task, message)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a delivery task does not serialise");
+                    unsendable.push(task);
+                }
+            }
+        }
+        let mut sent = Vec::with_capacity(pending.len());
+        for round in 0..SEND_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+            let batches: Vec<Vec<(DeliveryTask, OutgoingMessage)>> =
+                pending.chunks(BATCH).map(<[_]>::to_vec).collect();
+            let queue = &self.queue;
+            let results: Vec<_> = futures_util::stream::iter(batches)
+                .map(|batch| async move {
+                    let messages: Vec<OutgoingMessage> =
+                        batch.iter().map(|(_, m)| m.clone()).collect();
+                    let result = queue.send_batch(&messages).await;
+                    (batch, result)
+                })
+                .buffer_unordered(CONCURRENT_BATCHES)
+                .collect()
+                .await;
+            pending = Vec::new();
+            for (batch, result) in results {
+                match result {
+                    Ok(rejected) => {
+                        for (task, message) in batch {
+                            if rejected.contains(&message.id) {
+                                pending.push((task, message));
+                            } else {
+                                sent.push(task.webhook_id);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a batch send failed; retrying its entries");
+                        pending.extend(batch);
+                    }
+                }
+            }
+        }
+        unsendable.extend(pending.into_iter().map(|(task, _)| task));
+        (sent, unsendable)
+    }
+}
+
+/// Operational events go only to webhooks that name them, never through `*`: a `*`
+/// webhook must not receive reports about its own deliveries.
+fn wants(webhook: &Webhook, event_type: &str, operational: bool) -> bool {
+    if operational {
+        webhook.spec.events.iter().any(|e| e == event_type)
+    } else {
+        webhook.spec.subscribes_to(event_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduling_uses_sqs_delay_up_to_15_minutes_then_holds() {
+        let now = 1_000_000;
+        assert_eq!(schedule(None, now), (0, now, None));
+        assert_eq!(schedule(Some(now - 5), now), (0, now, None));
+        assert_eq!(schedule(Some(now + 1_500), now), (2, now + 1_500, None));
+        assert_eq!(
+            schedule(Some(now + 900_000), now),
+            (900, now + 900_000, None)
+        );
+        let later = now + 2 * 3_600_000;
+        assert_eq!(schedule(Some(later), now), (900, later, Some(later)));
+    }
+}
