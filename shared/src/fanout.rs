@@ -114,11 +114,19 @@ impl FanOut {
             .webhooks
             .subscribers(project, &event.event_type)
             .await?;
-        let deliveries = subscribers
+        let deliveries: std::collections::BTreeMap<String, String> = subscribers
             .iter()
             .filter(|w| wants(w, &event.event_type, operational))
             .map(|w| (w.id.clone(), new_id("msg", now)))
             .collect();
+        // Nobody asked for this report: nothing to record or send.
+        if operational && deliveries.is_empty() {
+            return Ok(Submitted {
+                event_id: event.id,
+                matched: 0,
+                duplicate: false,
+            });
+        }
         let record = EventRecord {
             project_id: project.to_string(),
             event,

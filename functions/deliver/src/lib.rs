@@ -1,1 +1,512 @@
-//! deliver
+//! The delivery function: for each SQS message, one attempt of one delivery.
+//!
+//! Delivered → the message is left unreported, so the event source deletes it. Retry →
+//! its visibility timeout is set to the retry delay and it is reported as a batch item
+//! failure, so SQS hands it back after the delay. Give up → the attempt log says
+//! `failed` or `dead_lettered` (the latter also sent to the DLQ with its last error), and
+//! the message is let go. Attempts are numbered by the message's receive count, so an
+//! attempt whose bookkeeping a crash cut short still counts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use hookline_core::clock::{self, Millis, SECOND};
+use hookline_core::fanout::FanOut;
+use hookline_core::ids;
+use hookline_core::model::{Attempt, AttemptStatus, DeliveryTask, Event, TASK_VERSION, Webhook};
+use hookline_core::queue::{DeliveryQueue, MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS};
+use hookline_core::retry::{Decision, Outcome, Schedule};
+use hookline_core::sender::{Sender, sign_request};
+use hookline_core::store::{AttemptLog, EventStore, WebhookStore};
+use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
+
+/// Messages of one batch in flight at once.
+pub const CONCURRENCY: usize = 10;
+
+/// Parsed templates by webhook id, with the version they were parsed from.
+type TemplateCache = Arc<Mutex<HashMap<String, (u64, Arc<CompiledWebhook>)>>>;
+
+/// Everything the handler needs.
+#[derive(Clone)]
+pub struct Deliverer {
+    pub webhooks: Arc<dyn WebhookStore>,
+    pub events: Arc<dyn EventStore>,
+    pub attempts: Arc<dyn AttemptLog>,
+    pub queue: Arc<dyn DeliveryQueue>,
+    /// Emits the operational events, with the trigger's fan-out.
+    pub fanout: FanOut,
+    pub sender: Sender,
+    pub schedule: Schedule,
+    pub retention: Millis,
+    templates: TemplateCache,
+}
+
+/// What one attempt produced, for the attempt log.
+#[derive(Debug, Default)]
+struct Logged {
+    status_code: Option<u16>,
+    duration_ms: u64,
+    error: Option<String>,
+    response_excerpt: Option<String>,
+    next_attempt_at: Option<Millis>,
+}
+
+impl Logged {
+    fn because(error: impl Into<String>) -> Logged {
+        Logged {
+            error: Some(error.into()),
+            ..Logged::default()
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Done with it: let the event source delete it.
+    Done,
+    /// Report it as failed: SQS shows it again when its visibility timeout ends.
+    Again,
+}
+
+impl Deliverer {
+    pub fn new(
+        webhooks: Arc<dyn WebhookStore>,
+        events: Arc<dyn EventStore>,
+        attempts: Arc<dyn AttemptLog>,
+        queue: Arc<dyn DeliveryQueue>,
+        sender: Sender,
+        schedule: Schedule,
+        retention: Millis,
+    ) -> Deliverer {
+        let fanout = FanOut {
+            webhooks: webhooks.clone(),
+            events: events.clone(),
+            queue: queue.clone(),
+            retention,
+        };
+        Deliverer {
+            webhooks,
+            events,
+            attempts,
+            queue,
+            fanout,
+            sender,
+            schedule,
+            retention,
+            templates: Arc::default(),
+        }
+    }
+
+    /// Handles one SQS batch; the response lists the messages SQS should show again.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results: Vec<(Option<String>, Disposition)> = futures_util::stream::iter(event.records)
+            .map(|message| async move {
+                let id = message.message_id.clone();
+                (id, self.process(message).await)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, disposition) in results {
+            if disposition == Disposition::Again {
+                match id {
+                    Some(id) => response.add_failure(id),
+                    None => tracing::error!("a message without an id cannot be reported for retry"),
+                }
+            }
+        }
+        response
+    }
+
+    async fn process(&self, message: SqsMessage) -> Disposition {
+        let body = message.body.clone().unwrap_or_default();
+        let receipt = message.receipt_handle.clone().unwrap_or_default();
+        let task: DeliveryTask = match serde_json::from_str(&body) {
+            Ok(task) => task,
+            Err(e) => {
+                return self
+                    .poison(&body, &format!("the message is not a delivery task: {e}"))
+                    .await;
+            }
+        };
+        if task.v != TASK_VERSION {
+            return self
+                .poison(
+                    &body,
+                    &format!("delivery task version {} is not understood", task.v),
+                )
+                .await;
+        }
+        let attempt = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse::<u32>().ok())
+            .unwrap_or(1)
+            .max(1);
+        let now = clock::now_ms();
+        if let Some(due) = task.deliver_at.filter(|due| *due > now) {
+            return self.hold(&task, &receipt, due, now).await;
+        }
+        self.attempt(task, &body, &receipt, attempt, now).await
+    }
+
+    /// A message that cannot be a delivery: to the DLQ with the reason, never retried.
+    async fn poison(&self, body: &str, reason: &str) -> Disposition {
+        tracing::error!(reason, "poison message");
+        match self.queue.dead_letter(body, "poison", reason).await {
+            Ok(()) => Disposition::Done,
+            Err(e) => {
+                tracing::error!(error = %e, "could not dead-letter a poison message");
+                Disposition::Again
+            }
+        }
+    }
+
+    /// A scheduled delivery not yet due. Within SQS's 15-minute delay it is re-sent as a
+    /// fresh message delayed to its time (so its receive count starts at one for the real
+    /// attempts); further ahead it is hidden again, in hops of at most 12 hours.
+    async fn hold(
+        &self,
+        task: &DeliveryTask,
+        receipt: &str,
+        due: Millis,
+        now: Millis,
+    ) -> Disposition {
+        let remaining = due - now;
+        let max_delay = i64::from(MAX_DELAY_SECONDS) * SECOND;
+        if remaining <= max_delay {
+            let due_task = DeliveryTask {
+                deliver_at: None,
+                ..task.clone()
+            };
+            let delay = (hookline_core::retry::round_up_to_seconds(remaining) / SECOND) as i32;
+            let (sent, _) = self.fanout.send(vec![due_task], delay).await;
+            return if sent.is_empty() {
+                Disposition::Again
+            } else {
+                Disposition::Done
+            };
+        }
+        let hide =
+            ((remaining - max_delay / 3) / SECOND).min(i64::from(MAX_VISIBILITY_SECONDS)) as i32;
+        if let Err(e) = self.queue.change_visibility(receipt, hide).await {
+            tracing::warn!(error = %e, delivery_id = %task.delivery_id, "could not hold a scheduled delivery");
+        }
+        Disposition::Again
+    }
+
+    async fn load_event(&self, task: &DeliveryTask) -> Option<Event> {
+        if let Some(event) = &task.event {
+            return Some(event.clone());
+        }
+        match self.events.get(&task.project_id, &task.event_id).await {
+            Ok(record) => record.map(|r| r.event),
+            Err(e) => {
+                tracing::error!(error = %e, event_id = %task.event_id, "could not read a stored event");
+                None
+            }
+        }
+    }
+
+    /// The webhook's templates, parsed once per version.
+    fn compiled(&self, webhook: &Webhook) -> Result<Arc<CompiledWebhook>, String> {
+        if let Ok(cache) = self.templates.lock()
+            && let Some((version, compiled)) = cache.get(&webhook.id)
+            && *version == webhook.version
+        {
+            return Ok(compiled.clone());
+        }
+        let compiled =
+            Arc::new(CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?);
+        if let Ok(mut cache) = self.templates.lock() {
+            cache.insert(webhook.id.clone(), (webhook.version, compiled.clone()));
+        }
+        Ok(compiled)
+    }
+
+    async fn attempt(
+        &self,
+        task: DeliveryTask,
+        body: &str,
+        receipt: &str,
+        attempt: u32,
+        now: Millis,
+    ) -> Disposition {
+        let webhook = match self.webhooks.get(&task.project_id, &task.webhook_id).await {
+            Ok(w) => w,
+            Err(e) => {
+                // The store is down: try again after the queue's visibility timeout.
+                tracing::error!(error = %e, webhook_id = %task.webhook_id, "could not read the webhook");
+                return Disposition::Again;
+            }
+        };
+        let webhook = match webhook {
+            Some(w) if w.spec.enabled => w,
+            other => {
+                let why = if other.is_some() {
+                    "the webhook is disabled"
+                } else {
+                    "the webhook was deleted"
+                };
+                self.log(
+                    &task,
+                    "",
+                    attempt,
+                    AttemptStatus::Skipped,
+                    Logged::because(why),
+                    now,
+                )
+                .await;
+                return Disposition::Done;
+            }
+        };
+        let Some(event) = self.load_event(&task).await else {
+            let why = "the event is no longer stored";
+            self.log(
+                &task,
+                "",
+                attempt,
+                AttemptStatus::Failed,
+                Logged::because(why),
+                now,
+            )
+            .await;
+            self.report(&task, "", "delivery.failed", attempt, None, why, now)
+                .await;
+            return Disposition::Done;
+        };
+        let outcome_of_render = self.compiled(&webhook).and_then(|compiled| {
+            let subject = Subject {
+                project_id: &webhook.project_id,
+                webhook_id: &webhook.id,
+                webhook_name: &webhook.spec.name,
+            };
+            compiled
+                .render(&RenderContext::new(&event, subject))
+                .map_err(|e| e.to_string())
+        });
+        let (outcome, response_excerpt, duration_ms) =
+            match outcome_of_render.and_then(|rendered| {
+                sign_request(rendered, &webhook, &task.delivery_id, now).map_err(|e| e.to_string())
+            }) {
+                Ok(request) => {
+                    let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
+                    let sent = self.sender.send(&request, timeout).await;
+                    (
+                        sent.outcome,
+                        sent.response.map(|r| r.excerpt),
+                        sent.duration_ms,
+                    )
+                }
+                Err(why) => (Outcome::Refused(why), None, 0),
+            };
+        let now = clock::now_ms();
+        let decision = self.schedule.decide(
+            &outcome,
+            attempt,
+            task.first_attempt_at,
+            now,
+            rand::random::<f64>(),
+        );
+        let code = outcome.status_code();
+        let logged = |error: Option<String>, next_attempt_at: Option<Millis>| Logged {
+            status_code: code,
+            duration_ms,
+            error,
+            response_excerpt: response_excerpt.clone(),
+            next_attempt_at,
+        };
+        let event_type = event.event_type.as_str();
+        tracing::info!(
+            delivery_id = %task.delivery_id,
+            webhook_id = %task.webhook_id,
+            event_id = %task.event_id,
+            attempt,
+            status = ?code,
+            duration_ms,
+            decision = ?decision,
+            "attempt"
+        );
+        match decision {
+            Decision::Delivered => {
+                self.log(
+                    &task,
+                    event_type,
+                    attempt,
+                    AttemptStatus::Delivered,
+                    logged(None, None),
+                    now,
+                )
+                .await;
+                self.report(
+                    &task,
+                    event_type,
+                    "delivery.succeeded",
+                    attempt,
+                    code,
+                    "",
+                    now,
+                )
+                .await;
+                Disposition::Done
+            }
+            Decision::Retry { delay } => {
+                let seconds = (delay / SECOND).clamp(0, i64::from(MAX_VISIBILITY_SECONDS)) as i32;
+                if let Err(e) = self.queue.change_visibility(receipt, seconds).await {
+                    // The queue's own visibility timeout then decides when it comes back.
+                    tracing::warn!(error = %e, delivery_id = %task.delivery_id, "could not set the retry delay");
+                }
+                let next = Some(now + delay);
+                self.log(
+                    &task,
+                    event_type,
+                    attempt,
+                    AttemptStatus::Retrying,
+                    logged(outcome.error(), next),
+                    now,
+                )
+                .await;
+                Disposition::Again
+            }
+            Decision::GiveUp {
+                reason,
+                dead_letter: false,
+            } => {
+                self.log(
+                    &task,
+                    event_type,
+                    attempt,
+                    AttemptStatus::Failed,
+                    logged(Some(reason.clone()), None),
+                    now,
+                )
+                .await;
+                self.report(
+                    &task,
+                    event_type,
+                    "delivery.failed",
+                    attempt,
+                    code,
+                    &reason,
+                    now,
+                )
+                .await;
+                Disposition::Done
+            }
+            Decision::GiveUp {
+                reason,
+                dead_letter: true,
+            } => {
+                if let Err(e) = self
+                    .queue
+                    .dead_letter(body, "retries exhausted", &reason)
+                    .await
+                {
+                    // Not in the DLQ yet: keep the message; the next receive tries again.
+                    tracing::error!(error = %e, delivery_id = %task.delivery_id, "could not dead-letter");
+                    return Disposition::Again;
+                }
+                self.log(
+                    &task,
+                    event_type,
+                    attempt,
+                    AttemptStatus::DeadLettered,
+                    logged(Some(reason.clone()), None),
+                    now,
+                )
+                .await;
+                self.report(
+                    &task,
+                    event_type,
+                    "delivery.dead_lettered",
+                    attempt,
+                    code,
+                    &reason,
+                    now,
+                )
+                .await;
+                Disposition::Done
+            }
+        }
+    }
+
+    async fn log(
+        &self,
+        task: &DeliveryTask,
+        event_type: &str,
+        attempt: u32,
+        status: AttemptStatus,
+        what: Logged,
+        now: Millis,
+    ) {
+        let record = Attempt {
+            id: ids::new_id("att", now),
+            project_id: task.project_id.clone(),
+            event_id: task.event_id.clone(),
+            event_type: event_type.to_string(),
+            webhook_id: task.webhook_id.clone(),
+            delivery_id: task.delivery_id.clone(),
+            attempt,
+            status,
+            status_code: what.status_code,
+            duration_ms: what.duration_ms,
+            error: what.error,
+            response_excerpt: what.response_excerpt,
+            next_attempt_at: what.next_attempt_at,
+            created_at: now,
+        };
+        if let Err(e) = self.attempts.record(&record, now + self.retention).await {
+            tracing::error!(error = %e, delivery_id = %task.delivery_id, attempt, "could not write the attempt log");
+        }
+    }
+
+    /// Emits `delivery.*` for a delivery that ended, unless it delivered an operational
+    /// event itself.
+    #[allow(clippy::too_many_arguments)]
+    async fn report(
+        &self,
+        task: &DeliveryTask,
+        event_type: &str,
+        kind: &str,
+        attempts: u32,
+        last_status_code: Option<u16>,
+        error: &str,
+        now: Millis,
+    ) {
+        if task.operational {
+            return;
+        }
+        let data = json!({
+            "webhook_id": task.webhook_id,
+            "event_id": task.event_id,
+            "delivery_id": task.delivery_id,
+            "event_type": event_type,
+            "attempts": attempts,
+            "retries": attempts.saturating_sub(1),
+            "last_status_code": last_status_code,
+            "error": if error.is_empty() { serde_json::Value::Null } else { error.into() },
+        });
+        let event = Event {
+            // One report per delivery and kind, however often this message is processed.
+            id: format!("{}.{}", task.delivery_id, kind),
+            event_type: kind.to_string(),
+            timestamp: now,
+            data: data.as_object().cloned().unwrap_or_default(),
+            user: None,
+            deliver_at: None,
+        };
+        if let Err(e) = self.fanout.submit(&task.project_id, event, true, now).await {
+            tracing::error!(error = %e, delivery_id = %task.delivery_id, kind, "could not emit an operational event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

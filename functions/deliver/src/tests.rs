@@ -1,0 +1,582 @@
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::any;
+use serde_json::json;
+
+use super::*;
+use hookline_core::clock::{DAY, now_ms};
+use hookline_core::guard::TargetPolicy;
+use hookline_core::model::{SigningSecrets, WebhookInput, WebhookSpec, decode_json};
+use hookline_core::queue::InMemoryDeliveryQueue;
+use hookline_core::signing;
+use hookline_core::store::memory::{InMemoryAttemptLog, InMemoryEventStore, InMemoryWebhookStore};
+use hookline_core::store::{EventRecord, WebhookStore};
+
+type Seen = Arc<StdMutex<Vec<(String, HeaderMap, String)>>>;
+
+/// A receiver whose paths answer as the rule table's rows need.
+async fn receiver() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let record = |seen: Seen, path: &'static str| {
+        move |headers: HeaderMap, body: String| {
+            seen.lock().unwrap().push((path.to_string(), headers, body));
+            async {}
+        }
+    };
+    let s = seen.clone();
+    let app = Router::new()
+        .route(
+            "/ok",
+            any({
+                let r = record(s.clone(), "/ok");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    (StatusCode::OK, "thanks")
+                }
+            }),
+        )
+        .route(
+            "/moved",
+            any({
+                let r = record(s.clone(), "/moved");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    (StatusCode::MOVED_PERMANENTLY, [("location", "/ok")])
+                }
+            }),
+        )
+        .route(
+            "/missing",
+            any({
+                let r = record(s.clone(), "/missing");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    StatusCode::NOT_FOUND
+                }
+            }),
+        )
+        .route(
+            "/408",
+            any({
+                let r = record(s.clone(), "/408");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    StatusCode::REQUEST_TIMEOUT
+                }
+            }),
+        )
+        .route(
+            "/busy",
+            any({
+                let r = record(s.clone(), "/busy");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "3")])
+                }
+            }),
+        )
+        .route(
+            "/error",
+            any({
+                let r = record(s.clone(), "/error");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    (StatusCode::INTERNAL_SERVER_ERROR, "boom")
+                }
+            }),
+        )
+        .route(
+            "/slow",
+            any({
+                let r = record(s.clone(), "/slow");
+                move |h: HeaderMap, b: String| async move {
+                    r(h, b).await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+struct Harness {
+    deliverer: Deliverer,
+    webhooks: Arc<InMemoryWebhookStore>,
+    events: Arc<InMemoryEventStore>,
+    queue: Arc<InMemoryDeliveryQueue>,
+    attempts: Arc<InMemoryAttemptLog>,
+}
+
+fn harness() -> Harness {
+    let webhooks = Arc::new(InMemoryWebhookStore::default());
+    let events = Arc::new(InMemoryEventStore::default());
+    let queue = Arc::new(InMemoryDeliveryQueue::default());
+    let attempts = Arc::new(InMemoryAttemptLog::default());
+    let deliverer = Deliverer::new(
+        webhooks.clone(),
+        events.clone(),
+        attempts.clone(),
+        queue.clone(),
+        Sender::new(TargetPolicy {
+            allow_private: true,
+        })
+        .unwrap(),
+        // HOOKLINE_RETRY_SCALE=0.001: the real schedule, in seconds.
+        Schedule::scaled(0.001),
+        30 * DAY,
+    );
+    Harness {
+        deliverer,
+        webhooks,
+        events,
+        queue,
+        attempts,
+    }
+}
+
+impl Harness {
+    async fn hook(&self, url: &str, extra: serde_json::Value) -> Webhook {
+        let mut json = json!({"name": "n", "url": url, "events": ["*"], "timeout_seconds": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            json[k] = v.clone();
+        }
+        let spec = WebhookSpec::from_create(
+            decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let webhook = Webhook {
+            id: ids::new_id("wh", now_ms()),
+            project_id: "acme".into(),
+            spec,
+            signing: SigningSecrets {
+                current: signing::new_secret(),
+                previous: None,
+                previous_expires_at: None,
+            },
+            created_at: now_ms(),
+            updated_at: now_ms(),
+            version: 1,
+        };
+        self.webhooks.create(&webhook).await.unwrap();
+        webhook
+    }
+
+    /// Handles one message with a receive count; returns whether it was reported failed.
+    async fn deliver(&self, body: &str, receive_count: u32) -> bool {
+        let message: SqsMessage = serde_json::from_value(json!({
+            "messageId": "m-1",
+            "receiptHandle": "rh-1",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+        }))
+        .unwrap();
+        let event: SqsEvent = serde_json::from_value(json!({"Records": [message]})).unwrap();
+        let response = self.deliverer.handle(event).await;
+        let reported: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert!(reported.is_empty() || reported == vec!["m-1".to_string()]);
+        !reported.is_empty()
+    }
+
+    fn last_attempt(&self) -> Attempt {
+        self.attempts
+            .all()
+            .into_iter()
+            .max_by_key(|a| (a.created_at, a.attempt))
+            .unwrap()
+    }
+
+    fn visibility(&self) -> Vec<i32> {
+        self.queue
+            .recorded()
+            .visibility
+            .iter()
+            .map(|(_, s)| *s)
+            .collect()
+    }
+}
+
+fn event() -> Event {
+    Event::from_input(
+        decode_json(br#"{"id":"ev-1","type":"order.placed","data":{"total":5}}"#).unwrap(),
+        now_ms(),
+        || unreachable!(),
+    )
+    .unwrap()
+}
+
+fn task(webhook: &Webhook) -> DeliveryTask {
+    DeliveryTask {
+        v: TASK_VERSION,
+        delivery_id: "msg_stable".into(),
+        project_id: webhook.project_id.clone(),
+        webhook_id: webhook.id.clone(),
+        event_id: "ev-1".into(),
+        event: Some(event()),
+        first_attempt_at: now_ms(),
+        deliver_at: None,
+        operational: false,
+    }
+}
+
+fn body(task: &DeliveryTask) -> String {
+    serde_json::to_string(task).unwrap()
+}
+
+#[tokio::test]
+async fn a_2xx_is_delivered_signed_and_the_message_let_go() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    let again = h.deliver(&body(&task(&hook)), 1).await;
+    assert!(!again);
+    let a = h.last_attempt();
+    assert_eq!(
+        (a.status, a.status_code, a.attempt),
+        (AttemptStatus::Delivered, Some(200), 1)
+    );
+    assert_eq!(a.response_excerpt.as_deref(), Some("thanks"));
+    assert!(h.visibility().is_empty());
+    let (_, headers, sent) = seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["webhook-id"], "msg_stable");
+    let ts: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(signing::verify(
+        &hook.signing.current,
+        "msg_stable",
+        ts,
+        sent.as_bytes(),
+        headers["webhook-signature"].to_str().unwrap()
+    ));
+    let envelope: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(
+        (envelope["event"].clone(), envelope["data"]["total"].clone()),
+        (json!("order.placed"), json!(5))
+    );
+}
+
+#[tokio::test]
+async fn redirects_and_client_errors_fail_once_without_retry() {
+    for (path, code) in [("/moved", 301), ("/missing", 404)] {
+        let h = harness();
+        let (base, seen) = receiver().await;
+        let hook = h.hook(&format!("{base}{path}"), json!({})).await;
+        assert!(!h.deliver(&body(&task(&hook)), 1).await, "{path}");
+        let a = h.last_attempt();
+        assert_eq!(
+            (a.status, a.status_code),
+            (AttemptStatus::Failed, Some(code)),
+            "{path}"
+        );
+        assert!(h.visibility().is_empty());
+        assert!(h.queue.recorded().dead_letters.is_empty());
+        let paths: Vec<_> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _, _)| p.clone())
+            .collect();
+        assert_eq!(paths, vec![path.to_string()], "no redirect was followed");
+    }
+}
+
+#[tokio::test]
+async fn a_408_retries_with_the_scheduled_visibility_delay() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/408"), json!({})).await;
+    assert!(h.deliver(&body(&task(&hook)), 1).await);
+    assert_eq!(
+        h.visibility(),
+        vec![1],
+        "60 ms scaled, rounded up to a whole second"
+    );
+    let a = h.last_attempt();
+    assert_eq!(
+        (a.status, a.status_code),
+        (AttemptStatus::Retrying, Some(408))
+    );
+    assert!(a.next_attempt_at.unwrap() > a.created_at);
+}
+
+#[tokio::test]
+async fn a_429_honours_retry_after_unscaled() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/busy"), json!({})).await;
+    assert!(h.deliver(&body(&task(&hook)), 1).await);
+    assert_eq!(h.visibility(), vec![3]);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Retrying);
+}
+
+#[tokio::test]
+async fn a_500_retries_five_times_then_is_dead_lettered_with_its_last_error() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/error"), json!({})).await;
+    // A webhook that asked for reports of dead-lettered deliveries.
+    let watcher = h
+        .hook(
+            &format!("{base}/ok"),
+            json!({"events": ["delivery.dead_lettered"]}),
+        )
+        .await;
+    let t = task(&hook);
+    for receive in 1..=5 {
+        assert!(
+            h.deliver(&body(&t), receive).await,
+            "attempt {receive} is retried"
+        );
+        assert_eq!(h.last_attempt().status, AttemptStatus::Retrying);
+    }
+    assert_eq!(h.visibility().len(), 5);
+    // 60, 120, 240, 480 and 900 ms at this scale: each rounds up to one second.
+    assert!(
+        h.visibility().iter().all(|s| *s == 1),
+        "{:?}",
+        h.visibility()
+    );
+    assert!(!h.deliver(&body(&t), 6).await, "the sixth 5xx gives up");
+    let a = h.last_attempt();
+    assert_eq!(
+        (a.status, a.attempt, a.status_code),
+        (AttemptStatus::DeadLettered, 6, Some(500))
+    );
+    assert!(a.error.as_deref().unwrap().contains("6 attempts"));
+    let dead = h.queue.recorded().dead_letters;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, body(&t));
+    assert!(dead[0].2.contains("HTTP 500"));
+    // Six requests, every one with the same webhook-id.
+    let ids: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, h, _)| h["webhook-id"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec!["msg_stable"; 6]);
+    // The report went out through the fan-out, to the webhook that asked for it only.
+    let report: DeliveryTask = serde_json::from_str(&h.queue.recorded().sent[0].body).unwrap();
+    assert_eq!(h.queue.recorded().sent.len(), 1);
+    assert_eq!(
+        (report.webhook_id.as_str(), report.operational),
+        (watcher.id.as_str(), true)
+    );
+    let data = &report.event.as_ref().unwrap().data;
+    assert_eq!(
+        (
+            data["delivery_id"].clone(),
+            data["attempts"].clone(),
+            data["last_status_code"].clone()
+        ),
+        (json!("msg_stable"), json!(6), json!(500))
+    );
+    assert_eq!(
+        report.event.as_ref().unwrap().event_type,
+        "delivery.dead_lettered"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried_with_no_status_code() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/slow"), json!({})).await;
+    assert!(h.deliver(&body(&task(&hook)), 1).await);
+    let a = h.last_attempt();
+    assert_eq!((a.status, a.status_code), (AttemptStatus::Retrying, None));
+    assert!(
+        a.error.as_deref().unwrap().contains("timed out"),
+        "{:?}",
+        a.error
+    );
+    assert!(
+        a.duration_ms >= 900 && a.duration_ms < 3_000,
+        "{}",
+        a.duration_ms
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_until_the_window_closes() {
+    let h = harness();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let hook = h.hook(&format!("http://{addr}/"), json!({})).await;
+    let mut t = task(&hook);
+    assert!(h.deliver(&body(&t), 3).await);
+    let a = h.last_attempt();
+    assert_eq!(
+        (a.status, a.status_code, a.attempt),
+        (AttemptStatus::Retrying, None, 3)
+    );
+    assert!(a.error.as_deref().unwrap().starts_with("connection failed"));
+    // The scaled 24-hour window is 86.4 s: a delivery first tried 90 s ago gives up.
+    t.first_attempt_at = now_ms() - 90_000;
+    assert!(!h.deliver(&body(&t), 12).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::DeadLettered);
+    assert_eq!(h.queue.recorded().dead_letters.len(), 1);
+}
+
+#[tokio::test]
+async fn disabled_and_deleted_webhooks_are_skipped_without_a_request() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h
+        .hook(&format!("{base}/ok"), json!({"enabled": false}))
+        .await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Skipped);
+    assert_eq!(
+        h.last_attempt().error.as_deref(),
+        Some("the webhook is disabled")
+    );
+    let live = h.hook(&format!("{base}/ok"), json!({})).await;
+    h.webhooks.delete("acme", &live.id).await.unwrap();
+    assert!(!h.deliver(&body(&task(&live)), 2).await);
+    assert_eq!(
+        h.last_attempt().error.as_deref(),
+        Some("the webhook was deleted")
+    );
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_and_never_fails_the_batch() {
+    let h = harness();
+    for poison in ["not json", r#"{"v": 99}"#] {
+        assert!(!h.deliver(poison, 1).await);
+    }
+    let mut future =
+        serde_json::to_value(task(&h.hook("https://example.com/", json!({})).await)).unwrap();
+    future["v"] = json!(2);
+    assert!(!h.deliver(&future.to_string(), 1).await);
+    let dead = h.queue.recorded().dead_letters;
+    assert_eq!(dead.len(), 3);
+    assert_eq!(dead[0].0, "not json");
+    assert_eq!(dead[0].1, "poison");
+    assert!(dead[2].2.contains("version 2"));
+    assert!(h.attempts.all().is_empty());
+}
+
+#[tokio::test]
+async fn the_webhook_id_is_stable_and_the_signature_fresh_across_attempts() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/error"), json!({})).await;
+    let t = task(&hook);
+    h.deliver(&body(&t), 1).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    h.deliver(&body(&t), 2).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0].1["webhook-id"], seen[1].1["webhook-id"]);
+    assert_ne!(
+        seen[0].1["webhook-timestamp"],
+        seen[1].1["webhook-timestamp"]
+    );
+    assert_ne!(
+        seen[0].1["webhook-signature"],
+        seen[1].1["webhook-signature"]
+    );
+}
+
+#[tokio::test]
+async fn scheduled_deliveries_are_held_then_resent_when_within_fifteen_minutes() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    let mut t = task(&hook);
+    t.deliver_at = Some(now_ms() + 3 * 3_600_000);
+    assert!(h.deliver(&body(&t), 1).await, "held: shown again later");
+    let hidden = h.visibility()[0];
+    assert!((2 * 3_600..3 * 3_600).contains(&hidden), "{hidden}");
+    t.deliver_at = Some(now_ms() + 10_000);
+    assert!(
+        !h.deliver(&body(&t), 2).await,
+        "handed to a fresh delayed message"
+    );
+    let resent = &h.queue.recorded().sent[0];
+    assert!((9..=11).contains(&resent.delay_seconds));
+    let due: DeliveryTask = serde_json::from_str(&resent.body).unwrap();
+    assert_eq!(due.deliver_at, None);
+    assert_eq!(due.delivery_id, "msg_stable");
+    assert!(seen.lock().unwrap().is_empty());
+    assert!(h.attempts.all().is_empty());
+}
+
+#[tokio::test]
+async fn an_event_stored_apart_is_read_from_the_event_store() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    let mut t = task(&hook);
+    t.event = None;
+    h.events
+        .create(&EventRecord {
+            project_id: "acme".into(),
+            event: event(),
+            deliveries: Default::default(),
+            enqueued: Default::default(),
+            complete: true,
+            lease_until: 0,
+            created_at: now_ms(),
+            operational: false,
+            expires_at: now_ms() + DAY,
+        })
+        .await
+        .unwrap();
+    assert!(!h.deliver(&body(&t), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
+    assert!(seen.lock().unwrap()[0].2.contains("\"total\":5"));
+}
+
+#[tokio::test]
+async fn deliveries_of_operational_events_never_report_on_themselves() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let hook = h
+        .hook(
+            &format!("{base}/missing"),
+            json!({"events": ["delivery.failed"]}),
+        )
+        .await;
+    let mut t = task(&hook);
+    t.operational = true;
+    assert!(!h.deliver(&body(&t), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Failed);
+    assert!(h.queue.recorded().sent.is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_its_retried_messages() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let ok = h.hook(&format!("{base}/ok"), json!({})).await;
+    let bad = h.hook(&format!("{base}/error"), json!({})).await;
+    let records: Vec<serde_json::Value> = [(&ok, "a"), (&bad, "b"), (&ok, "c")]
+        .iter()
+        .map(|(w, id)| json!({"messageId": id, "receiptHandle": format!("rh-{id}"), "body": body(&task(w)), "attributes": {"ApproximateReceiveCount": "1"}}))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).unwrap();
+    let response = h.deliverer.handle(event).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["b"]);
+    assert_eq!(h.queue.recorded().visibility, vec![("rh-b".to_string(), 1)]);
+}
