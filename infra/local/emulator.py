@@ -172,9 +172,13 @@ def main() -> None:
     s.add_argument("--prefix", default="hookline-local")
     s.add_argument("--parent-pid", type=int, default=0)
     s.add_argument("--template", default=str(TEMPLATE))
+    t = sub.add_parser("template-json", help="print the template, intrinsic functions decoded, as JSON")
+    t.add_argument("--template", default=str(TEMPLATE))
     args = parser.parse_args()
     if args.command == "serve":
         serve(args)
+    elif args.command == "template-json":
+        print(json.dumps(load_template(Path(args.template)), default=str))
 
 
 if __name__ == "__main__":

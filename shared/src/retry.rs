@@ -217,6 +217,24 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The most attempts one delivery can take: a receiver that times out every time,
+    /// with the shortest jitter and no time spent sending, until the window closes. The
+    /// queue's maxReceiveCount must stay above this (the redrive is for crashes).
+    pub fn max_attempts(&self) -> u32 {
+        let (start, mut now, mut attempt) = (0, 0, 1);
+        loop {
+            match self.decide(&Outcome::Timeout, attempt, start, now, 0.0) {
+                Decision::Retry { delay } => {
+                    now += delay.max(SECOND);
+                    attempt += 1;
+                }
+                _ => return attempt,
+            }
+        }
+    }
+}
+
 /// SQS counts visibility timeouts in whole seconds: round up.
 pub fn round_up_to_seconds(ms: Millis) -> Millis {
     if ms <= 0 {
@@ -418,6 +436,16 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_most_attempts_a_delivery_can_take_is_bounded() {
+        // 1, 2, 4, 8, 16, 32 minutes less 10 % jitter (57 min), then every 54 min to
+        // 24 h: 1 + 6 + 26 attempts.
+        let n = Schedule::default().max_attempts();
+        assert_eq!(n, 33);
+        // Scaled, every delay rounds up to a whole second, so fewer attempts fit.
+        assert!(Schedule::scaled(0.001).max_attempts() <= n);
     }
 
     #[test]

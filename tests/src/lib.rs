@@ -118,3 +118,18 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
+
+/// `infra/template.yaml` as JSON (read with cfn-lint's decoder, as the emulator reads it).
+pub fn template() -> serde_json::Value {
+    let out = Command::new(venv_python())
+        .arg(workspace_root().join("infra/local/emulator.py"))
+        .arg("template-json")
+        .output()
+        .expect("run emulator.py template-json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("template JSON")
+}

@@ -10,6 +10,9 @@ use crate::error::FieldError;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// How far ahead `deliver_at` may be.
 pub const MAX_SCHEDULE_AHEAD: Millis = 7 * DAY;
+/// The most times the delivery function hides a scheduled message before it is due
+/// (hops of up to 12 hours across seven days, and the last hop's re-send).
+pub const MAX_SCHEDULE_AHEAD_HOPS: u32 = 7 * 2 + 2;
 
 /// An event as posted. Only `type` is required.
 #[derive(Debug, Clone, Default, Deserialize)]

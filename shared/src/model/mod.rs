@@ -2,7 +2,7 @@
 //! what an attempt records. Request types (`*Input`) are lenient about absence so that
 //! validation can name the missing field; stored types are what validation produced.
 
-mod event;
+pub mod event;
 mod task;
 mod webhook;
 

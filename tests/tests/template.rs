@@ -1,0 +1,75 @@
+#![allow(clippy::unwrap_used)] // an integration test file: every function here is test code
+//! What infra/template.yaml must get right, read from the template itself.
+
+use hookline_core::model::event::MAX_SCHEDULE_AHEAD_HOPS;
+use hookline_core::retry::Schedule;
+use hookline_e2e::template;
+
+#[test]
+fn the_visibility_arithmetic_holds() {
+    let t = template();
+    let r = &t["Resources"];
+    let timeout = r["DeliverFunction"]["Properties"]["Timeout"]
+        .as_i64()
+        .unwrap();
+    let visibility = r["DeliveryQueue"]["Properties"]["VisibilityTimeout"]
+        .as_i64()
+        .unwrap();
+    let max_receives = r["DeliveryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        .as_i64()
+        .unwrap();
+    // The function outlives the longest request (90 s) with room for bookkeeping.
+    assert!(timeout >= 90 + 10, "DeliverFunction Timeout {timeout}");
+    // AWS's rule for SQS event sources: visibility at least six times the function timeout.
+    assert!(
+        visibility >= 6 * timeout,
+        "VisibilityTimeout {visibility} < 6 × {timeout}"
+    );
+    // The redrive catches crashes only: it must never cut the retry schedule short, nor
+    // the holding of a delivery scheduled a week ahead.
+    let attempts = i64::from(Schedule::default().max_attempts());
+    assert!(
+        max_receives > attempts,
+        "maxReceiveCount {max_receives} <= {attempts} attempts"
+    );
+    assert!(
+        max_receives > i64::from(MAX_SCHEDULE_AHEAD_HOPS),
+        "maxReceiveCount {max_receives} too low to hold a week"
+    );
+    // The SQS event source reports partial batch failures.
+    let source = &r["DeliverFunction"]["Properties"]["Events"]["Deliveries"]["Properties"];
+    assert_eq!(
+        source["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+}
+
+#[test]
+fn the_attempt_log_and_event_records_expire_and_webhooks_are_recoverable() {
+    let t = template();
+    let r = &t["Resources"];
+    for table in ["AttemptsTable", "EventsTable"] {
+        let ttl = &r[table]["Properties"]["TimeToLiveSpecification"];
+        assert_eq!(
+            (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()),
+            (Some("expires_at"), Some(true)),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        r["WebhooksTable"]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    for table in [
+        "WebhooksTable",
+        "ApiKeysTable",
+        "EventsTable",
+        "AttemptsTable",
+    ] {
+        assert_eq!(
+            r[table]["Properties"]["BillingMode"], "PAY_PER_REQUEST",
+            "{table}"
+        );
+    }
+    assert_eq!(t["Parameters"]["AdminKey"]["NoEcho"], true);
+}
