@@ -10,13 +10,19 @@ STAMP   := $(VENV)/.installed-$(shell sha1sum requirements-dev.txt | cut -c1-12)
 # The venv first on PATH: sam finds zig through `python3 -m ziglang`.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test check lint unit bench clean
+# SAM runs offline here: no telemetry, a region and dummy credentials for validate.
+export SAM_CLI_TELEMETRY := 0
+SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
+
+.PHONY: help setup test check lint lint-infra unit bench build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
 	@echo "make test   formatting, clippy and every test (installs tools into .venv first)"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
+	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
+	@echo "make deploy sam deploy (--guided the first time)"
 
 setup: $(STAMP)
 
@@ -39,7 +45,24 @@ unit:
 		cargo test --workspace --locked --lib --bins --tests; \
 	fi
 
-test: setup lint unit
+lint-infra: setup
+	cfn-lint infra/template.yaml
+	cd infra && $(SAM_OFFLINE) sam validate --lint
+
+test: setup lint lint-infra unit
+
+build: setup
+	cd infra && sam build
+
+# Guided the first time (no saved deploy section); HOOKLINE_ADMIN_KEY, when set, is passed
+# as the NoEcho AdminKey parameter on later runs.
+deploy: build
+	@cd infra; \
+	if grep -q '^\[default.deploy.parameters\]' samconfig.toml; then \
+		sam deploy $${HOOKLINE_ADMIN_KEY:+--parameter-overrides AdminKey=$$HOOKLINE_ADMIN_KEY}; \
+	else \
+		sam deploy --guided --capabilities CAPABILITY_IAM; \
+	fi
 
 bench: setup
 	cargo bench -p hookline-core --bench core

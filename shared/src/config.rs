@@ -47,8 +47,11 @@ pub struct Resources {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The admin key; `None` when admin access is disabled.
+    /// The admin key; `None` when admin access is disabled (or it lives in Secrets
+    /// Manager: see `admin_key_secret_arn`).
     pub admin_key: Option<Secret>,
+    /// On AWS the admin key is a Secrets Manager secret, read at cold start.
+    pub admin_key_secret_arn: Option<String>,
     pub targets: TargetPolicy,
     pub retry_scale: f64,
     pub retry: Schedule,
@@ -58,6 +61,37 @@ pub struct Config {
 }
 
 impl Config {
+    /// The admin key, from the environment or, on AWS, from Secrets Manager.
+    pub async fn admin_key(
+        &self,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let Some(arn) = &self.admin_key_secret_arn else {
+            return Ok(self.admin_key.clone());
+        };
+        let client = aws_sdk_secretsmanager::Client::new(aws);
+        let out = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| ConfigError::Invalid {
+                name: "HOOKLINE_ADMIN_KEY_SECRET_ARN",
+                why: format!(
+                    "the secret could not be read: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                ),
+            })?;
+        let key = out.secret_string().unwrap_or_default().trim();
+        if key.len() < 12 {
+            return Err(ConfigError::Invalid {
+                name: "HOOKLINE_ADMIN_KEY_SECRET_ARN",
+                why: "the secret must hold a key of at least 12 characters".to_string(),
+            });
+        }
+        Ok(Some(Secret::new(key)))
+    }
+
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(&std::env::vars().collect())
     }
@@ -118,8 +152,17 @@ impl Config {
             }
             Some(k) => Some(Secret::new(k)),
         };
+        let admin_key_secret_arn = get("HOOKLINE_ADMIN_KEY_SECRET_ARN").map(str::to_string);
+        if admin_key.is_some() && admin_key_secret_arn.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "HOOKLINE_ADMIN_KEY",
+                why: "set either HOOKLINE_ADMIN_KEY or HOOKLINE_ADMIN_KEY_SECRET_ARN, not both"
+                    .to_string(),
+            });
+        }
         Ok(Config {
             admin_key,
+            admin_key_secret_arn,
             targets: TargetPolicy { allow_private },
             retry_scale,
             retry: Schedule::scaled(retry_scale),
@@ -181,6 +224,16 @@ mod tests {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+        // The key comes from one place only.
+        let both = vars(&[
+            ("HOOKLINE_ADMIN_KEY", "local-admin-key"),
+            (
+                "HOOKLINE_ADMIN_KEY_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:1:secret:k",
+            ),
+        ]);
+        let err = Config::from_vars(&both).unwrap_err();
+        assert!(err.to_string().contains("not both"), "{err}");
         let mut v = vars(&[]);
         v.remove("HOOKLINE_EVENTS_TABLE");
         assert_eq!(

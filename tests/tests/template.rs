@@ -73,3 +73,44 @@ fn the_attempt_log_and_event_records_expire_and_webhooks_are_recoverable() {
     }
     assert_eq!(t["Parameters"]["AdminKey"]["NoEcho"], true);
 }
+
+#[test]
+fn the_sam_local_env_files_override_only_what_the_template_declares() {
+    let t = template();
+    let declared = t["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    let root = hookline_e2e::workspace_root();
+    let env: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("infra/local/sam-env.json")).unwrap(),
+    )
+    .unwrap();
+    for (name, value) in env["Parameters"].as_object().unwrap() {
+        assert!(
+            declared.contains_key(name),
+            "sam-env.json sets {name}, which the template does not declare"
+        );
+        // Table and queue names are the ones `emulator.py serve --prefix hookline-local` creates.
+        if let Some(target) = declared[name]["Ref"].as_str()
+            && t["Resources"][target]["Type"] == "AWS::DynamoDB::Table"
+        {
+            assert_eq!(value.as_str().unwrap(), format!("hookline-local-{target}"));
+        }
+        if let Some(target) = declared[name]["Ref"].as_str()
+            && t["Resources"][target]["Type"] == "AWS::SQS::Queue"
+        {
+            assert!(
+                value
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/hookline-local-{target}")),
+                "{name}"
+            );
+        }
+    }
+    let container: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("infra/local/sam-container-env.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(container["HOOKLINE_ADMIN_KEY"], "local-admin-key");
+}

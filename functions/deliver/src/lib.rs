@@ -31,6 +31,15 @@ pub const CONCURRENCY: usize = 10;
 /// Parsed templates by webhook id, with the version they were parsed from.
 type TemplateCache = Arc<Mutex<HashMap<String, (u64, Arc<CompiledWebhook>)>>>;
 
+/// Whether a project has any webhook for an operational event type, and when that was
+/// looked up: most projects subscribe to none, and a lookup per delivery would double
+/// the delivery function's reads.
+type ReportCache = Arc<Mutex<HashMap<(String, String), (Millis, bool)>>>;
+
+/// How long "nobody listens" is believed. A webhook subscribed to `delivery.*` starts
+/// receiving reports within this long.
+pub const REPORT_CACHE: Millis = 10 * SECOND;
+
 /// Everything the handler needs.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -44,6 +53,7 @@ pub struct Deliverer {
     pub schedule: Schedule,
     pub retention: Millis,
     templates: TemplateCache,
+    listeners: ReportCache,
 }
 
 /// What one attempt produced, for the attempt log.
@@ -100,6 +110,7 @@ impl Deliverer {
             schedule,
             retention,
             templates: Arc::default(),
+            listeners: Arc::default(),
         }
     }
 
@@ -480,7 +491,7 @@ impl Deliverer {
         error: &str,
         now: Millis,
     ) {
-        if task.operational {
+        if task.operational || !self.anyone_listens(&task.project_id, kind, now).await {
             return;
         }
         let data = json!({
@@ -505,6 +516,30 @@ impl Deliverer {
         if let Err(e) = self.fanout.submit(&task.project_id, event, true, now).await {
             tracing::error!(error = %e, delivery_id = %task.delivery_id, kind, "could not emit an operational event");
         }
+    }
+}
+
+impl Deliverer {
+    /// Whether any webhook of the project subscribes to `kind` (cached briefly).
+    async fn anyone_listens(&self, project: &str, kind: &str, now: Millis) -> bool {
+        let key = (project.to_string(), kind.to_string());
+        if let Ok(cache) = self.listeners.lock()
+            && let Some((at, listens)) = cache.get(&key)
+            && now - at < REPORT_CACHE
+        {
+            return *listens;
+        }
+        let listens = match self.webhooks.subscribers(project, kind).await {
+            Ok(hooks) => hooks
+                .iter()
+                .any(|w| w.spec.events.iter().any(|e| e == kind)),
+            // Unknown: try to report; the fan-out will look again.
+            Err(_) => return true,
+        };
+        if let Ok(mut cache) = self.listeners.lock() {
+            cache.insert(key, (now, listens));
+        }
+        listens
     }
 }
 

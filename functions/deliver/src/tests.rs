@@ -580,3 +580,25 @@ async fn a_batch_reports_only_its_retried_messages() {
     assert_eq!(failed, vec!["b"]);
     assert_eq!(h.queue.recorded().visibility, vec![("rh-b".to_string(), 1)]);
 }
+
+/// The SqsEvent `sam local invoke DeliverFunction -e tests/events/deliver-sqs-batch.json`
+/// uses is a delivery the handler carries out.
+#[tokio::test]
+async fn the_sam_local_sqs_fixture_is_delivered() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let mut hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    h.webhooks.delete("acme", &hook.id).await.unwrap();
+    hook.id = "wh_01jc0000000000000000000000".into();
+    h.webhooks.create(&hook).await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/events/deliver-sqs-batch.json");
+    let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let response = h.deliverer.handle(event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
+    assert_eq!(
+        seen.lock().unwrap()[0].1["webhook-id"],
+        "msg_01jc0000000000000000000000"
+    );
+}

@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         webhooks: Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
         keys: keys.clone(),
         attempts: Arc::new(DynamoAttemptLog::new(dynamo, &r.attempts_table)),
-        auth: Authenticator::new(config.admin_key.clone(), keys),
+        auth: Authenticator::new(config.admin_key(&aws).await?, keys),
         sender: Sender::new(config.targets)?,
     };
     lambda_http::run(register::router(state)).await

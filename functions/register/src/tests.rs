@@ -11,11 +11,13 @@ use hookline_core::config::Secret;
 use hookline_core::model::Attempt;
 use hookline_core::store::memory::{InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryWebhookStore};
 
-const ADMIN: &str = "test-admin-key-0001";
+/// The admin key the `sam local` fixtures in tests/events carry.
+const ADMIN: &str = "local-admin-key";
 
 struct Harness {
     app: Router,
     attempts: Arc<InMemoryAttemptLog>,
+    keys: Arc<InMemoryApiKeyStore>,
 }
 
 fn harness_with(policy: TargetPolicy) -> Harness {
@@ -29,12 +31,13 @@ fn harness_sharing(policy: TargetPolicy, webhooks: Arc<InMemoryWebhookStore>) ->
         webhooks,
         keys: keys.clone(),
         attempts: attempts.clone(),
-        auth: Authenticator::new(Some(Secret::new(ADMIN)), keys),
+        auth: Authenticator::new(Some(Secret::new(ADMIN)), keys.clone()),
         sender: Sender::new(policy).unwrap(),
     };
     Harness {
         app: router(state),
         attempts,
+        keys,
     }
 }
 
@@ -800,4 +803,73 @@ async fn attempts_list_newest_first_filtered_and_paginated() {
         (status, error_code(&v).1),
         (StatusCode::BAD_REQUEST, Some("status"))
     );
+}
+
+/// The API Gateway v2 events `sam local invoke -e` uses (tests/events/register-*.json)
+/// go through this very router, as lambda_http hands them over on Lambda.
+#[tokio::test]
+async fn the_sam_local_fixtures_route_and_answer() {
+    let store = Arc::new(InMemoryWebhookStore::default());
+    let h = harness_sharing(TargetPolicy::default(), store.clone());
+    let spec = WebhookSpec::from_create(
+        hookline_core::model::decode_json::<WebhookInput>(hook().to_string().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let fixture_hook = Webhook {
+        id: "wh_01jc0000000000000000000000".into(),
+        project_id: "acme".into(),
+        spec,
+        signing: SigningSecrets {
+            current: signing::new_secret(),
+            previous: None,
+            previous_expires_at: None,
+        },
+        created_at: 0,
+        updated_at: 0,
+        version: 1,
+    };
+    store.create(&fixture_hook).await.unwrap();
+    h.keys
+        .put(&hookline_core::store::ApiKeyRecord {
+            id: "key_01jc0000000000000000000000".into(),
+            project_id: "acme".into(),
+            key_hash: "0".repeat(64),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let expected = [
+        ("register-health", StatusCode::OK),
+        ("register-create-webhook", StatusCode::CREATED),
+        ("register-list-webhooks", StatusCode::OK),
+        ("register-get-webhook", StatusCode::OK),
+        ("register-patch-webhook", StatusCode::OK),
+        ("register-preview", StatusCode::OK),
+        ("register-test", StatusCode::OK),
+        ("register-attempts", StatusCode::OK),
+        ("register-rotate", StatusCode::OK),
+        ("register-create-key", StatusCode::CREATED),
+        ("register-delete-key", StatusCode::NO_CONTENT),
+        ("register-delete-webhook", StatusCode::NO_CONTENT),
+    ];
+    let dir = hookline_e2e::workspace_root().join("tests/events");
+    let mut covered = 0;
+    for (name, status) in expected {
+        let json = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        let request = lambda_http::request::from_str(&json).unwrap();
+        let response = h.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{name}");
+        covered += 1;
+    }
+    let on_disk = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("register-")
+        })
+        .count();
+    assert_eq!(covered, on_disk, "every register fixture is exercised");
 }

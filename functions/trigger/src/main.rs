@@ -31,7 +31,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         },
         attempts: Arc::new(DynamoAttemptLog::new(dynamo.clone(), &r.attempts_table)),
         auth: Authenticator::new(
-            config.admin_key.clone(),
+            config.admin_key(&aws).await?,
             Arc::new(DynamoApiKeyStore::new(dynamo, &r.api_keys_table)),
         ),
     };

@@ -19,7 +19,8 @@ use hookline_core::store::memory::{
 };
 use hookline_core::store::{EventRecord, EventStore, WebhookStore};
 
-const ADMIN: &str = "test-admin-key-0001";
+/// The admin key the `sam local` fixtures in tests/events carry.
+const ADMIN: &str = "local-admin-key";
 
 struct Harness {
     app: Router,
@@ -712,4 +713,58 @@ async fn recover_requeues_failed_and_dead_lettered_deliveries_since_a_time() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The API Gateway v2 events `sam local invoke -e` uses (tests/events/trigger-*.json).
+#[tokio::test]
+async fn the_sam_local_fixtures_route_and_answer() {
+    let h = harness();
+    let json = json!({"name": "n", "url": "https://example.com/", "events": ["*"]});
+    let webhook = Webhook {
+        id: "wh_01jc0000000000000000000000".into(),
+        project_id: "acme".into(),
+        spec: WebhookSpec::from_create(
+            decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap(),
+        )
+        .unwrap(),
+        signing: SigningSecrets {
+            current: hookline_core::signing::new_secret(),
+            previous: None,
+            previous_expires_at: None,
+        },
+        created_at: 0,
+        updated_at: 0,
+        version: 1,
+    };
+    h.webhooks.create(&webhook).await.unwrap();
+    let dir = hookline_e2e::workspace_root().join("tests/events");
+    let expected = [
+        ("trigger-health", StatusCode::OK),
+        ("trigger-post-event", StatusCode::ACCEPTED),
+        ("trigger-get-event", StatusCode::OK),
+        ("trigger-recover", StatusCode::ACCEPTED),
+    ];
+    for (name, status) in expected {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        let request = lambda_http::request::from_str(&text).unwrap();
+        let response = h.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{name}");
+    }
+    assert_eq!(h.tasks().len(), 1);
+    assert_eq!(h.tasks()[0].webhook_id, webhook.id);
+    let on_disk = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("trigger-")
+        })
+        .count();
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "every trigger fixture is exercised"
+    );
 }
