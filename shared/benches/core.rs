@@ -71,17 +71,15 @@ fn bench(c: &mut Criterion) {
             compiled.render(&ctx).unwrap()
         })
     });
-    let key = signing::decode_secret(&signing::new_secret()).unwrap();
+    let secrets = hookline_core::model::SigningSecrets {
+        current: signing::new_secret(),
+        previous: None,
+        previous_expires_at: None,
+    };
+    let signer = signing::Signer::new(&secrets).unwrap();
     let body = "x".repeat(2048);
     c.bench_function("sign_2kib_body", |b| {
-        b.iter(|| {
-            signing::signature_header(
-                std::slice::from_ref(&key),
-                "msg_01",
-                1_700_000_000,
-                black_box(body.as_bytes()),
-            )
-        })
+        b.iter(|| signer.header("msg_01", 1_700_000_000, black_box(body.as_bytes()), 0))
     });
 }
 

@@ -5,7 +5,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::model::Auth;
+use crate::clock::Millis;
+use crate::model::{Auth, SigningSecrets};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -61,12 +62,44 @@ pub fn sign_one(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String
     format!("v1,{}", STANDARD.encode(tag))
 }
 
-/// The `webhook-signature` header value: one signature per key, space separated.
-pub fn signature_header(keys: &[Vec<u8>], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    keys.iter()
-        .map(|k| sign_one(k, msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A webhook's signing keys, decoded and keyed once, ready to sign many requests: the
+/// delivery function keeps one per webhook version.
+#[derive(Clone)]
+pub struct Signer {
+    /// The keyed MAC of each secret, and until when it signs (`None`: the current one).
+    keys: Vec<(HmacSha256, Option<Millis>)>,
+}
+
+impl Signer {
+    pub fn new(secrets: &SigningSecrets) -> Result<Signer, SigningError> {
+        let mut keys = vec![(hmac_sha256(&decode_secret(&secrets.current)?), None)];
+        if let (Some(previous), Some(until)) = (&secrets.previous, secrets.previous_expires_at) {
+            keys.push((hmac_sha256(&decode_secret(previous)?), Some(until)));
+        }
+        Ok(Signer { keys })
+    }
+
+    /// The `webhook-signature` header at `now`: one `v1,<base64>` per active key, current
+    /// first, space separated.
+    pub fn header(&self, msg_id: &str, timestamp: i64, body: &[u8], now: Millis) -> String {
+        let timestamp = timestamp.to_string();
+        let mut out = String::with_capacity(48 * self.keys.len());
+        for (keyed, until) in &self.keys {
+            if until.is_some_and(|until| now >= until) {
+                continue;
+            }
+            let mut mac = keyed.clone();
+            for part in [msg_id.as_bytes(), b".", timestamp.as_bytes(), b".", body] {
+                mac.update(part);
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str("v1,");
+            STANDARD.encode_string(mac.finalize().into_bytes(), &mut out);
+        }
+        out
+    }
 }
 
 /// Whether any signature in `header` is valid for `secret` (what a receiver does; used by
@@ -176,16 +209,34 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_sends_both_signatures_space_separated() {
-        let old = decode_secret(SECRET).unwrap();
+    fn a_rotation_sends_both_signatures_space_separated_until_the_old_one_expires() {
         let new_s = new_secret();
-        let new = decode_secret(&new_s).unwrap();
-        let header = signature_header(&[new, old], MSG_ID, TIMESTAMP, BODY);
+        let rotated = SigningSecrets {
+            current: new_s.clone(),
+            previous: Some(SECRET.to_string()),
+            previous_expires_at: Some(5_000),
+        };
+        let signer = Signer::new(&rotated).unwrap();
+        let header = signer.header(MSG_ID, TIMESTAMP, BODY, 4_999);
         let parts: Vec<_> = header.split(' ').collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[1], SIGNATURE);
         assert!(verify(&new_s, MSG_ID, TIMESTAMP, BODY, &header));
         assert!(verify(SECRET, MSG_ID, TIMESTAMP, BODY, &header));
+        let later = signer.header(MSG_ID, TIMESTAMP, BODY, 5_000);
+        assert!(!later.contains(' ') && !verify(SECRET, MSG_ID, TIMESTAMP, BODY, &later));
+        // The keyed signer and the one-shot function agree on the published vector.
+        let vector = SigningSecrets {
+            current: SECRET.to_string(),
+            previous: None,
+            previous_expires_at: None,
+        };
+        assert_eq!(
+            Signer::new(&vector)
+                .unwrap()
+                .header(MSG_ID, TIMESTAMP, BODY, 0),
+            SIGNATURE
+        );
     }
 
     #[test]

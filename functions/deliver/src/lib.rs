@@ -21,15 +21,23 @@ use hookline_core::ids;
 use hookline_core::model::{Attempt, AttemptStatus, DeliveryTask, Event, TASK_VERSION, Webhook};
 use hookline_core::queue::{DeliveryQueue, MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS};
 use hookline_core::retry::{Decision, Outcome, Schedule};
-use hookline_core::sender::{Sender, sign_request};
+use hookline_core::sender::{Sender, sign_with};
+use hookline_core::signing::Signer;
 use hookline_core::store::{AttemptLog, EventStore, WebhookStore};
 use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
 
 /// Messages of one batch in flight at once.
 pub const CONCURRENCY: usize = 10;
 
-/// Parsed templates by webhook id, with the version they were parsed from.
-type TemplateCache = Arc<Mutex<HashMap<String, (u64, Arc<CompiledWebhook>)>>>;
+/// What is prepared once per webhook version: parsed templates and keyed signatures.
+struct Prepared {
+    version: u64,
+    templates: CompiledWebhook,
+    signer: Signer,
+}
+
+/// Prepared webhooks by id.
+type PreparedCache = Arc<Mutex<HashMap<String, Arc<Prepared>>>>;
 
 /// Whether a project has any webhook for an operational event type, and when that was
 /// looked up: most projects subscribe to none, and a lookup per delivery would double
@@ -52,7 +60,7 @@ pub struct Deliverer {
     pub sender: Sender,
     pub schedule: Schedule,
     pub retention: Millis,
-    templates: TemplateCache,
+    prepared: PreparedCache,
     listeners: ReportCache,
 }
 
@@ -109,7 +117,7 @@ impl Deliverer {
             sender,
             schedule,
             retention,
-            templates: Arc::default(),
+            prepared: Arc::default(),
             listeners: Arc::default(),
         }
     }
@@ -226,20 +234,23 @@ impl Deliverer {
         }
     }
 
-    /// The webhook's templates, parsed once per version.
-    fn compiled(&self, webhook: &Webhook) -> Result<Arc<CompiledWebhook>, String> {
-        if let Ok(cache) = self.templates.lock()
-            && let Some((version, compiled)) = cache.get(&webhook.id)
-            && *version == webhook.version
+    /// The webhook's templates and signer, prepared once per version.
+    fn prepared(&self, webhook: &Webhook) -> Result<Arc<Prepared>, String> {
+        if let Ok(cache) = self.prepared.lock()
+            && let Some(prepared) = cache.get(&webhook.id)
+            && prepared.version == webhook.version
         {
-            return Ok(compiled.clone());
+            return Ok(prepared.clone());
         }
-        let compiled =
-            Arc::new(CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?);
-        if let Ok(mut cache) = self.templates.lock() {
-            cache.insert(webhook.id.clone(), (webhook.version, compiled.clone()));
+        let prepared = Arc::new(Prepared {
+            version: webhook.version,
+            templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
+            signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
+        });
+        if let Ok(mut cache) = self.prepared.lock() {
+            cache.insert(webhook.id.clone(), prepared.clone());
         }
-        Ok(compiled)
+        Ok(prepared)
     }
 
     async fn attempt(
@@ -293,31 +304,36 @@ impl Deliverer {
                 .await;
             return Disposition::Done;
         };
-        let outcome_of_render = self.compiled(&webhook).and_then(|compiled| {
+        let request = self.prepared(&webhook).and_then(|prepared| {
             let subject = Subject {
                 project_id: &webhook.project_id,
                 webhook_id: &webhook.id,
                 webhook_name: &webhook.spec.name,
             };
-            compiled
+            let rendered = prepared
+                .templates
                 .render(&RenderContext::new(&event, subject))
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok(sign_with(
+                rendered,
+                &webhook.spec.auth,
+                &prepared.signer,
+                &task.delivery_id,
+                now,
+            ))
         });
-        let (outcome, response_excerpt, duration_ms) =
-            match outcome_of_render.and_then(|rendered| {
-                sign_request(rendered, &webhook, &task.delivery_id, now).map_err(|e| e.to_string())
-            }) {
-                Ok(request) => {
-                    let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
-                    let sent = self.sender.send(&request, timeout).await;
-                    (
-                        sent.outcome,
-                        sent.response.map(|r| r.excerpt),
-                        sent.duration_ms,
-                    )
-                }
-                Err(why) => (Outcome::Refused(why), None, 0),
-            };
+        let (outcome, response_excerpt, duration_ms) = match request {
+            Ok(request) => {
+                let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
+                let sent = self.sender.send(&request, timeout).await;
+                (
+                    sent.outcome,
+                    sent.response.map(|r| r.excerpt),
+                    sent.duration_ms,
+                )
+            }
+            Err(why) => (Outcome::Refused(why), None, 0),
+        };
         let now = clock::now_ms();
         let decision = self.schedule.decide(
             &outcome,

@@ -473,7 +473,16 @@ async fn test_send(
         },
         response: sent.response.map(|r| TestResponse {
             status: r.status,
-            headers: r.headers.into_iter().collect(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
             body: r.excerpt,
         }),
         duration_ms: sent.duration_ms,

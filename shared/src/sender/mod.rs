@@ -42,34 +42,47 @@ pub fn sign_request(
     delivery_id: &str,
     now: Millis,
 ) -> Result<SignedRequest, SignError> {
+    let signer = signing::Signer::new(&webhook.signing)?;
+    Ok(sign_with(
+        rendered,
+        &webhook.spec.auth,
+        &signer,
+        delivery_id,
+        now,
+    ))
+}
+
+/// [`sign_request`] with a signer prepared in advance (the delivery function keeps one
+/// per webhook version).
+pub fn sign_with(
+    rendered: RenderedRequest,
+    auth: &crate::model::Auth,
+    signer: &signing::Signer,
+    delivery_id: &str,
+    now: Millis,
+) -> SignedRequest {
     let ts = now.div_euclid(SECOND);
-    let keys = webhook
-        .signing
-        .active(now)
-        .into_iter()
-        .map(signing::decode_secret)
-        .collect::<Result<Vec<_>, _>>()?;
-    let signature = signing::signature_header(&keys, delivery_id, ts, rendered.body.as_bytes());
+    let signature = signer.header(delivery_id, ts, rendered.body.as_bytes(), now);
     let mut headers = rendered.headers;
     headers.push(("webhook-id".into(), delivery_id.to_string()));
     headers.push(("webhook-timestamp".into(), ts.to_string()));
     headers.push(("webhook-signature".into(), signature));
-    if let Some(auth) = signing::authorization(&webhook.spec.auth, ts) {
+    if let Some(auth) = signing::authorization(auth, ts) {
         headers.push(("Authorization".into(), auth));
     }
-    Ok(SignedRequest {
+    SignedRequest {
         method: rendered.method,
         url: rendered.url,
         headers,
         body: rendered.body,
-    })
+    }
 }
 
 /// What the receiver said, as far as we read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: HeaderMap,
     /// At most [`EXCERPT_BYTES`] of the body, cut at a character boundary.
     pub excerpt: String,
 }
@@ -161,16 +174,7 @@ impl Sender {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, crate::clock::now_ms()));
-        let response_headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let response_headers = response.headers().clone();
         // Read at most an excerpt; a receiver that streams forever cannot hold us, and the
         // rest of the body is dropped with the connection.
         let mut body = Vec::with_capacity(512);
