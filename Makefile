@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 
-.PHONY: help setup test check lint lint-infra unit bench build deploy clean
+.PHONY: help setup dev test check lint lint-infra unit bench build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
@@ -32,6 +32,10 @@ $(STAMP): requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+dev: setup
+	cargo build -p hookline-local
+	$(VENV)/bin/python infra/local/dev.py
 
 lint:
 	cargo fmt --all -- --check

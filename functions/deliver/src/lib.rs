@@ -122,6 +122,34 @@ impl Deliverer {
         }
     }
 
+    /// The handler over the deployment's tables and queues (what `main` and the local
+    /// runtime use).
+    pub fn from_config(
+        config: &hookline_core::Config,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Deliverer, hookline_core::sender::ClientError> {
+        use hookline_core::queue::SqsDeliveryQueue;
+        use hookline_core::store::dynamo::{
+            DynamoAttemptLog, DynamoEventStore, DynamoWebhookStore,
+        };
+        let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let r = &config.resources;
+        Ok(Deliverer::new(
+            Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
+            Arc::new(DynamoEventStore::new(dynamo.clone(), &r.events_table)),
+            Arc::new(DynamoAttemptLog::new(dynamo, &r.attempts_table)),
+            Arc::new(SqsDeliveryQueue::new(
+                sqs,
+                &r.delivery_queue_url,
+                &r.dead_letter_queue_url,
+            )),
+            Sender::new(config.targets)?,
+            config.retry,
+            config.attempt_retention,
+        ))
+    }
+
     /// Handles one SQS batch; the response lists the messages SQS should show again.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let results: Vec<(Option<String>, Disposition)> = futures_util::stream::iter(event.records)

@@ -45,6 +45,26 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state over the deployment's DynamoDB tables (what `main` and the local runtime use).
+    pub async fn from_config(
+        config: &hookline_core::Config,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+        use hookline_core::store::dynamo::{
+            DynamoApiKeyStore, DynamoAttemptLog, DynamoWebhookStore,
+        };
+        let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let r = &config.resources;
+        let keys = Arc::new(DynamoApiKeyStore::new(dynamo.clone(), &r.api_keys_table));
+        Ok(AppState {
+            webhooks: Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
+            keys: keys.clone(),
+            attempts: Arc::new(DynamoAttemptLog::new(dynamo, &r.attempts_table)),
+            auth: Authenticator::new(config.admin_key(aws).await?, keys),
+            sender: Sender::new(config.targets)?,
+        })
+    }
+
     fn policy(&self) -> TargetPolicy {
         self.sender.policy()
     }

@@ -29,6 +29,39 @@ pub struct AppState {
     pub auth: Authenticator,
 }
 
+impl AppState {
+    /// The state over the deployment's tables and queue (what `main` and the local runtime use).
+    pub async fn from_config(
+        config: &hookline_core::Config,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+        use hookline_core::queue::SqsDeliveryQueue;
+        use hookline_core::store::dynamo::{
+            DynamoApiKeyStore, DynamoAttemptLog, DynamoEventStore, DynamoWebhookStore,
+        };
+        let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let r = &config.resources;
+        Ok(AppState {
+            fanout: FanOut {
+                webhooks: Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
+                events: Arc::new(DynamoEventStore::new(dynamo.clone(), &r.events_table)),
+                queue: Arc::new(SqsDeliveryQueue::new(
+                    sqs,
+                    &r.delivery_queue_url,
+                    &r.dead_letter_queue_url,
+                )),
+                retention: config.attempt_retention,
+            },
+            attempts: Arc::new(DynamoAttemptLog::new(dynamo.clone(), &r.attempts_table)),
+            auth: Authenticator::new(
+                config.admin_key(aws).await?,
+                Arc::new(DynamoApiKeyStore::new(dynamo, &r.api_keys_table)),
+            ),
+        })
+    }
+}
+
 /// The trigger routes of SPEC §6.
 pub fn router(state: AppState) -> Router {
     Router::new()

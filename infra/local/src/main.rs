@@ -1,0 +1,62 @@
+//! `hookline-local`: the API on 127.0.0.1:$PORT (default 3000) and the delivery handler
+//! fed from the delivery queue. `make dev` starts it with the emulator; see README.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookline_local::{EventSource, api, poll, shutdown_signal};
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a number, not `{v}`")),
+        _ => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = hookline_core::Config::from_env()?;
+    let port: u16 = env_number("PORT", 3000)?;
+    let source = EventSource {
+        batch_size: env_number("HOOKLINE_LOCAL_BATCH_SIZE", 10)?,
+        batching_window: Duration::from_secs(env_number(
+            "HOOKLINE_LOCAL_BATCHING_WINDOW_SECONDS",
+            0,
+        )?),
+        concurrency: env_number("HOOKLINE_LOCAL_CONCURRENCY", 4)?,
+    };
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let register = register::router(register::AppState::from_config(&config, &aws).await?);
+    let trigger = trigger::router(trigger::AppState::from_config(&config, &aws).await?);
+    let deliverer = Arc::new(deliver::Deliverer::from_config(&config, &aws)?);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let mut pollers = Vec::new();
+    for _ in 0..source.concurrency.max(1) {
+        pollers.push(tokio::spawn(poll(
+            sqs.clone(),
+            config.resources.delivery_queue_url.clone(),
+            deliverer.clone(),
+            source,
+            stop_rx.clone(),
+        )));
+    }
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    tracing::info!(address = %listener.local_addr()?, "hookline-local listening");
+    axum::serve(listener, api(register, trigger))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopping: finishing the batches in hand");
+    let _ = stop_tx.send(true);
+    for poller in pollers {
+        let _ = poller.await;
+    }
+    Ok(())
+}
