@@ -14,11 +14,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 
-.PHONY: help setup dev test check lint lint-infra unit bench build deploy clean
+.PHONY: help setup dev test test-e2e check lint lint-infra unit bench build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
-	@echo "make test   formatting, clippy and every test (installs tools into .venv first)"
+	@echo "make test   formatting, clippy, infra lint and every test (installs tools into .venv first)"
+	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
@@ -41,12 +42,23 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# nextest ships with this machine kind; plain cargo test where it is missing.
+# nextest ships with this machine kind; plain cargo test where it is missing. The
+# end-to-end tests start target/debug/hookline-local, so the binaries are built first.
+# The heavy end-to-end cases (binary `heavy`) run in `make test-e2e`.
 unit:
+	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run --workspace --locked --no-fail-fast; \
+		cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(heavy)'; \
 	else \
-		cargo test --workspace --locked --lib --bins --tests; \
+		cargo test --workspace --locked --lib --bins --tests -- --skip heavy::; \
+	fi
+
+test-e2e: setup
+	cargo build --workspace --bins --locked
+	@if cargo nextest --version >/dev/null 2>&1; then \
+		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy)' --test-threads 1; \
+	else \
+		cargo test -p hookline-e2e --locked --test heavy -- --test-threads 1; \
 	fi
 
 lint-infra: setup

@@ -7,6 +7,9 @@
 
 #![allow(clippy::expect_used, clippy::panic)] // test support: failing loudly is right
 
+pub mod receiver;
+pub mod stack;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

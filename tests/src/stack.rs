@@ -1,0 +1,228 @@
+//! The whole local stack for end-to-end tests: the emulator and the `hookline-local`
+//! process (the same binary `make dev` runs) on free loopback ports, driven over HTTP.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Emulator, workspace_root};
+
+pub const ADMIN_KEY: &str = "e2e-admin-key-0123456789";
+
+/// The emulator plus a running local runtime.
+pub struct Stack {
+    pub emulator: Emulator,
+    runtime: Option<Child>,
+    pub url: String,
+    /// Where the runtime's logs (stdout and stderr) go.
+    pub log: PathBuf,
+    env: Vec<(String, String)>,
+    pub http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `target/debug/hookline-local`, next to the test binary's `deps/`.
+fn runtime_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/debug");
+    let bin = dir.join("hookline-local");
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo build -p hookline-local` (make test builds it)",
+        bin.display()
+    );
+    bin
+}
+
+impl Stack {
+    /// Starts the emulator and the runtime with `HOOKLINE_RETRY_SCALE=0.001`, private
+    /// targets allowed, and `extra` on top.
+    pub async fn start(extra: &[(&str, &str)]) -> Stack {
+        let emulator = Emulator::start();
+        let port = free_port();
+        let mut env: Vec<(String, String)> = emulator.env.clone().into_iter().collect();
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", emulator.endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AWS_REGION", "us-east-1"),
+            ("HOOKLINE_ADMIN_KEY", ADMIN_KEY),
+            ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true"),
+            ("HOOKLINE_RETRY_SCALE", "0.001"),
+            ("RUST_LOG", "info"),
+            ("PORT", &port.to_string()),
+        ] {
+            env.push((k.to_string(), v.to_string()));
+        }
+        for (k, v) in extra {
+            env.retain(|(name, _)| name != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let log_dir = workspace_root().join("target/e2e-logs");
+        std::fs::create_dir_all(&log_dir).expect("target/e2e-logs");
+        let log = log_dir.join(format!("runtime-{}-{port}.log", std::process::id()));
+        let mut stack = Stack {
+            emulator,
+            runtime: None,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            env,
+            http: reqwest::Client::new(),
+        };
+        stack.start_runtime().await;
+        stack
+    }
+
+    /// (Re)starts the runtime process, appending to the same log.
+    pub async fn start_runtime(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("runtime log");
+        let child = Command::new(runtime_binary())
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| k == "PATH" || k == "HOME"))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start hookline-local");
+        self.runtime = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/v1/health", self.url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("hookline-local did not answer; see {}", self.log.display());
+    }
+
+    /// SIGKILL: no shutdown, no bookkeeping — a crash.
+    pub fn kill_runtime(&mut self) {
+        if let Some(mut child) = self.runtime.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The runtime's log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A request with `key` as the bearer token; returns (status, JSON body or Null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, ADMIN_KEY, body).await
+    }
+
+    /// Registers a webhook as admin; panics unless 201.
+    pub async fn webhook(&self, project: &str, body: Value) -> Value {
+        let (status, v) = self
+            .admin(
+                "POST",
+                &format!("/v1/projects/{project}/webhooks"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v
+    }
+
+    /// Posts an event as admin; panics unless 202.
+    pub async fn event(&self, project: &str, body: Value) -> Value {
+        let (status, v) = self
+            .admin(
+                "POST",
+                &format!("/v1/projects/{project}/events"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 202, "{v}");
+        v
+    }
+
+    /// A webhook's attempts, oldest first.
+    pub async fn attempts(&self, project: &str, webhook_id: &str) -> Vec<Value> {
+        let (_, v) = self
+            .admin(
+                "GET",
+                &format!("/v1/projects/{project}/webhooks/{webhook_id}/attempts?limit=100"),
+                None,
+            )
+            .await;
+        let mut items = v["data"].as_array().cloned().unwrap_or_default();
+        items.reverse();
+        items
+    }
+
+    /// The environment the runtime got (for tests that need a value from it).
+    pub fn env(&self) -> HashMap<String, String> {
+        self.env.iter().cloned().collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.runtime.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits up to `seconds` for `check` to return `Some`.
+pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting after {seconds} s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
