@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 
-.PHONY: help setup dev test test-e2e check lint lint-infra unit bench build deploy clean
+.PHONY: help setup dev test test-e2e check lint lint-infra unit bench bench-e2e build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
@@ -83,6 +83,11 @@ deploy: build
 bench: setup
 	cargo bench -p hookline-core --bench core
 	cargo bench -p hookline-e2e --bench fanout
+	cargo bench -p deliver --bench throughput
+
+bench-e2e: setup
+	cargo build --workspace --bins --locked
+	cargo bench -p hookline-e2e --bench e2e
 
 clean:
 	cargo clean

@@ -30,17 +30,29 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// `target/debug/hookline-local`, next to the test binary's `deps/`.
+/// `hookline-local` next to the test binary's `deps/` (target/debug for tests), or the
+/// debug build when a benchmark runs from target/release.
 fn runtime_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target/debug");
-    let bin = dir.join("hookline-local");
-    assert!(
-        bin.exists(),
-        "{} is missing: `cargo build -p hookline-local` (make test builds it)",
-        bin.display()
-    );
-    bin
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let candidates = [
+        profile_dir.join("hookline-local"),
+        profile_dir
+            .parent()
+            .map(|t| t.join("debug/hookline-local"))
+            .unwrap_or_default(),
+    ];
+    candidates
+        .into_iter()
+        .find(|bin| bin.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "hookline-local is missing: `cargo build -p hookline-local` (make test builds it)"
+            )
+        })
 }
 
 impl Stack {
