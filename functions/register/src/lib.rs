@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use hookline_core::api::{
-    self, ApiError, Authenticator, Caller, MAX_REQUEST_BYTES, check_project_id, json_body,
+    self, ApiError, ApiPath, Authenticator, Caller, MAX_REQUEST_BYTES, check_project_id, json_body,
     new_api_key, optional_json_body,
 };
 use hookline_core::clock::{self, DAY, Millis};
@@ -207,7 +207,7 @@ pub fn sample_event(spec: &WebhookSpec, now: Millis) -> Event {
 
 async fn create_webhook(
     State(state): State<AppState>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -242,7 +242,7 @@ struct ListPage<T> {
 
 async fn list_webhooks(
     State(state): State<AppState>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -268,7 +268,7 @@ async fn list_webhooks(
 
 async fn get_webhook(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
@@ -294,7 +294,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 
 async fn patch_webhook(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -326,7 +326,7 @@ async fn patch_webhook(
 
 async fn delete_webhook(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
@@ -339,7 +339,7 @@ async fn delete_webhook(
 
 async fn rotate(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
@@ -398,7 +398,7 @@ struct PreviewBody {
 
 async fn preview(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -447,7 +447,7 @@ struct TestResponse {
 
 async fn test_send(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -522,7 +522,7 @@ fn mask_authorization(value: &str) -> String {
 
 async fn list_attempts(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -576,7 +576,7 @@ struct CreatedKey {
 
 async fn create_key(
     State(state): State<AppState>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers).await?;
@@ -599,7 +599,7 @@ async fn create_key(
 
 async fn delete_key(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers).await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use hookline_core::FieldError;
-use hookline_core::api::{self, ApiError, Authenticator, MAX_REQUEST_BYTES, json_body};
+use hookline_core::api::{self, ApiError, ApiPath, Authenticator, MAX_REQUEST_BYTES, json_body};
 use hookline_core::clock::{self, Millis};
 use hookline_core::fanout::{FanOut, FanOutError, is_operational};
 use hookline_core::ids;
@@ -100,7 +100,7 @@ struct Accepted {
 
 async fn post_event(
     State(state): State<AppState>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -154,7 +154,7 @@ struct DeliveryStatus {
 
 async fn get_event(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.auth.for_project(&headers, &project).await?;
@@ -211,7 +211,7 @@ struct Requeued {
 
 async fn recover(
     State(state): State<AppState>,
-    Path((project, id)): Path<(String, String)>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

@@ -136,6 +136,32 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// axum's `Path`, answering a path that does not decode (bad percent-encoding, invalid
+/// UTF-8) with the API's error shape instead of plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|_| ApiError::BadRequest {
+                code: "invalid_path",
+                message: "the request path does not decode".into(),
+                field: None,
+            })
+    }
+}
+
 /// Decodes a JSON body read by axum's `Bytes` extractor (under the body limit layer).
 pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body_bytes(body)?;
