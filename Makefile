@@ -67,7 +67,9 @@ lint-infra: setup
 
 test: setup lint lint-infra unit
 
+# The functions run on arm64 (Graviton): cargo-lambda cross-compiles with zig from .venv.
 build: setup
+	rustup target add aarch64-unknown-linux-gnu
 	cd infra && sam build
 
 # Guided the first time (no saved deploy section); HOOKLINE_ADMIN_KEY, when set, is passed

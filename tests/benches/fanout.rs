@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hookline_core::clock::{DAY, now_ms};
 use hookline_core::fanout::FanOut;
-use hookline_core::ids::new_id;
-use hookline_core::model::{
-    Event, SigningSecrets, Webhook, WebhookInput, WebhookSpec, decode_json,
-};
+use hookline_core::model::{Event, Webhook, WebhookInput, WebhookSpec, decode_json};
 use hookline_core::queue::{
     DeliveryQueue, InMemoryDeliveryQueue, OutgoingMessage, QueueError, SqsDeliveryQueue,
 };
@@ -58,20 +55,9 @@ impl<Q: DeliveryQueue> DeliveryQueue for Counting<Q> {
 
 fn webhook(project: &str) -> Webhook {
     let json = r#"{"name":"bench","url":"https://example.com/hook","events":["order.placed"]}"#;
-    Webhook {
-        id: new_id("wh", now_ms()),
-        project_id: project.to_string(),
-        spec: WebhookSpec::from_create(decode_json::<WebhookInput>(json.as_bytes()).unwrap())
-            .unwrap(),
-        signing: SigningSecrets {
-            current: hookline_core::signing::new_secret(),
-            previous: None,
-            previous_expires_at: None,
-        },
-        created_at: now_ms(),
-        updated_at: now_ms(),
-        version: 1,
-    }
+    let spec =
+        WebhookSpec::from_create(decode_json::<WebhookInput>(json.as_bytes()).unwrap()).unwrap();
+    Webhook::new(project, spec, now_ms())
 }
 
 fn event(id: &str) -> Event {

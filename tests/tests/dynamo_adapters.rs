@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use hookline_core::clock::{DAY, now_ms};
 use hookline_core::ids::new_id;
 use hookline_core::model::{
-    Attempt, AttemptStatus, SigningSecrets, Webhook, WebhookInput, WebhookSpec, decode_json,
+    Attempt, AttemptStatus, Webhook, WebhookInput, WebhookSpec, decode_json,
 };
 use hookline_core::store::dynamo::{DynamoApiKeyStore, DynamoAttemptLog, DynamoWebhookStore};
 use hookline_core::store::{ApiKeyRecord, ApiKeyStore, AttemptLog, StoreError, WebhookStore};
@@ -26,19 +26,7 @@ fn webhook(project: &str, events: &[&str], enabled: bool) -> Webhook {
     let spec =
         WebhookSpec::from_create(decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap())
             .unwrap();
-    Webhook {
-        id: new_id("wh", now_ms()),
-        project_id: project.to_string(),
-        spec,
-        signing: SigningSecrets {
-            current: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            previous: None,
-            previous_expires_at: None,
-        },
-        created_at: now_ms(),
-        updated_at: now_ms(),
-        version: 1,
-    }
+    Webhook::new(project, spec, now_ms())
 }
 
 #[tokio::test]

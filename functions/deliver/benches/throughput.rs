@@ -14,10 +14,8 @@ use axum::routing::post;
 use deliver::Deliverer;
 use hookline_core::clock::{DAY, now_ms};
 use hookline_core::guard::TargetPolicy;
-use hookline_core::ids::new_id;
 use hookline_core::model::{
-    DeliveryTask, Event, SigningSecrets, TASK_VERSION, Webhook, WebhookInput, WebhookSpec,
-    decode_json,
+    DeliveryTask, Event, TASK_VERSION, Webhook, WebhookInput, WebhookSpec, decode_json,
 };
 use hookline_core::queue::InMemoryDeliveryQueue;
 use hookline_core::retry::Schedule;
@@ -88,22 +86,10 @@ async fn handler_rate(url: &str) -> f64 {
     let webhooks = Arc::new(InMemoryWebhookStore::default());
     let spec = json!({"name": "bench", "url": url, "events": ["*"],
         "body": {"type": "json", "fields": {"order": "{{ data.order }}", "total": "{{ data.total }}", "type": "{{ event.type }}"}}});
-    let webhook = Webhook {
-        id: new_id("wh", now_ms()),
-        project_id: "bench".into(),
-        spec: WebhookSpec::from_create(
-            decode_json::<WebhookInput>(spec.to_string().as_bytes()).unwrap(),
-        )
-        .unwrap(),
-        signing: SigningSecrets {
-            current: hookline_core::signing::new_secret(),
-            previous: None,
-            previous_expires_at: None,
-        },
-        created_at: now_ms(),
-        updated_at: now_ms(),
-        version: 1,
-    };
+    let spec =
+        WebhookSpec::from_create(decode_json::<WebhookInput>(spec.to_string().as_bytes()).unwrap())
+            .unwrap();
+    let webhook = Webhook::new("bench", spec, now_ms());
     webhooks.create(&webhook).await.unwrap();
     let deliverer = Deliverer::new(
         webhooks,

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::*;
 use hookline_core::clock::{DAY, now_ms};
 use hookline_core::guard::TargetPolicy;
-use hookline_core::model::{SigningSecrets, WebhookInput, WebhookSpec, decode_json};
+use hookline_core::model::{WebhookInput, WebhookSpec, decode_json};
 use hookline_core::queue::InMemoryDeliveryQueue;
 use hookline_core::signing;
 use hookline_core::store::memory::{InMemoryAttemptLog, InMemoryEventStore, InMemoryWebhookStore};
@@ -150,19 +150,7 @@ impl Harness {
             decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap(),
         )
         .unwrap();
-        let webhook = Webhook {
-            id: ids::new_id("wh", now_ms()),
-            project_id: "acme".into(),
-            spec,
-            signing: SigningSecrets {
-                current: signing::new_secret(),
-                previous: None,
-                previous_expires_at: None,
-            },
-            created_at: now_ms(),
-            updated_at: now_ms(),
-            version: 1,
-        };
+        let webhook = Webhook::new("acme", spec, now_ms());
         self.webhooks.create(&webhook).await.unwrap();
         webhook
     }

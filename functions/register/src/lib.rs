@@ -16,20 +16,21 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use hookline_core::api::{
-    self, ApiError, ApiPath, Authenticator, Caller, MAX_REQUEST_BYTES, check_project_id, json_body,
-    new_api_key, optional_json_body,
+    self, ApiError, ApiPath, Authenticator, Caller, MAX_REQUEST_BYTES, PageRequest,
+    check_project_id, json_body, new_api_key, optional_json_body,
 };
 use hookline_core::clock::{self, DAY, Millis};
 use hookline_core::guard::{self, TargetPolicy};
 use hookline_core::ids;
 use hookline_core::model::{
-    AttemptStatus, Auth, Event, EventInput, SigningSecrets, User, Webhook, WebhookInput,
-    WebhookSpec,
+    AttemptStatus, Auth, Event, EventInput, User, Webhook, WebhookInput, WebhookSpec,
 };
 use hookline_core::sender::{Sender, sign_request};
 use hookline_core::signing;
-use hookline_core::store::{ApiKeyStore, AttemptLog, WebhookStore, decode_cursor, encode_cursor};
-use hookline_core::template::{CompiledWebhook, RenderContext, RenderError, Subject};
+use hookline_core::store::{ApiKeyStore, AttemptLog, WebhookStore, encode_cursor};
+use hookline_core::template::{
+    CompiledWebhook, RenderContext, RenderError, RenderedRequest, Subject,
+};
 
 /// How long a rotated-out signing secret keeps signing.
 pub const ROTATION_OVERLAP: Millis = DAY;
@@ -215,20 +216,7 @@ async fn create_webhook(
     let input: WebhookInput = json_body(body)?;
     let spec = WebhookSpec::from_create(input)?;
     check_spec(&spec, state.policy(), &project)?;
-    let now = clock::now_ms();
-    let webhook = Webhook {
-        id: ids::new_id("wh", now),
-        project_id: project,
-        spec,
-        signing: SigningSecrets {
-            current: signing::new_secret(),
-            previous: None,
-            previous_expires_at: None,
-        },
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let webhook = Webhook::new(&project, spec, clock::now_ms());
     state.webhooks.create(&webhook).await?;
     tracing::info!(webhook_id = %webhook.id, project_id = %webhook.project_id, "webhook created");
     Ok((StatusCode::CREATED, Json(webhook.view(true))).into_response())
@@ -247,14 +235,8 @@ async fn list_webhooks(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
-    let q = api::query_map(query.as_deref());
-    let limit = api::page_limit(q.get("limit").map(String::as_str))?;
-    let after = match q.get("cursor") {
-        None => None,
-        Some(c) => Some(decode_cursor(c, &project, "webhooks").ok_or_else(|| {
-            ApiError::bad_query("cursor", "the cursor is not valid for this listing")
-        })?),
-    };
+    let PageRequest { limit, after, .. } =
+        api::page_request(query.as_deref(), &project, "webhooks")?;
     let page = state
         .webhooks
         .list(&project, limit, after.as_deref())
@@ -396,20 +378,32 @@ struct PreviewBody {
     body: String,
 }
 
+/// What preview and test send share: authorise, read the optional event, load the
+/// webhook and render it for that event (or the sample).
+async fn render_for(
+    state: &AppState,
+    project: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Webhook, RenderedRequest), ApiError> {
+    caller_for(state, headers, project).await?;
+    let request: EventRequest = optional_json_body(body)?;
+    let webhook = load(state, project, id).await?;
+    let event = event_for(request, &webhook.spec)?;
+    let rendered = CompiledWebhook::compile(&webhook.spec)?
+        .render(&RenderContext::new(&event, subject(&webhook)))
+        .map_err(render_error)?;
+    Ok((webhook, rendered))
+}
+
 async fn preview(
     State(state): State<AppState>,
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
-    let request: EventRequest = optional_json_body(body)?;
-    let webhook = load(&state, &project, &id).await?;
-    let event = event_for(request, &webhook.spec)?;
-    let compiled = CompiledWebhook::compile(&webhook.spec)?;
-    let rendered = compiled
-        .render(&RenderContext::new(&event, subject(&webhook)))
-        .map_err(render_error)?;
+    let (_, rendered) = render_for(&state, &project, &id, &headers, body).await?;
     Ok(Json(PreviewBody {
         method: rendered.method.as_str(),
         url: rendered.url,
@@ -451,14 +445,7 @@ async fn test_send(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
-    let request: EventRequest = optional_json_body(body)?;
-    let webhook = load(&state, &project, &id).await?;
-    let event = event_for(request, &webhook.spec)?;
-    let compiled = CompiledWebhook::compile(&webhook.spec)?;
-    let rendered = compiled
-        .render(&RenderContext::new(&event, subject(&webhook)))
-        .map_err(render_error)?;
+    let (webhook, rendered) = render_for(&state, &project, &id, &headers, body).await?;
     let now = clock::now_ms();
     let signed = sign_request(rendered, &webhook, &ids::new_id("msg", now), now)
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
@@ -527,8 +514,12 @@ async fn list_attempts(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
-    let q = api::query_map(query.as_deref());
-    let limit = api::page_limit(q.get("limit").map(String::as_str))?;
+    let scope = format!("attempts:{id}");
+    let PageRequest {
+        limit,
+        after,
+        query: q,
+    } = api::page_request(query.as_deref(), &project, &scope)?;
     let status = match q.get("status") {
         None => None,
         Some(s) => Some(AttemptStatus::parse(s).ok_or_else(|| {
@@ -536,13 +527,6 @@ async fn list_attempts(
                 "status",
                 "status is one of delivered, failed, retrying, dead_lettered, skipped",
             )
-        })?),
-    };
-    let scope = format!("attempts:{id}");
-    let after = match q.get("cursor") {
-        None => None,
-        Some(c) => Some(decode_cursor(c, &project, &scope).ok_or_else(|| {
-            ApiError::bad_query("cursor", "the cursor is not valid for this listing")
         })?),
     };
     // Attempts outlive a deleted webhook in the log, but the route answers for live ones.

@@ -8,7 +8,7 @@ use tower::ServiceExt;
 
 use super::*;
 use hookline_core::config::Secret;
-use hookline_core::model::Attempt;
+use hookline_core::model::{Attempt, SigningSecrets};
 use hookline_core::store::memory::{InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryWebhookStore};
 
 /// The admin key the `sam local` fixtures in tests/events carry.

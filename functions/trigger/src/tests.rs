@@ -97,19 +97,7 @@ impl Harness {
             decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap(),
         )
         .unwrap();
-        let webhook = Webhook {
-            id: ids::new_id("wh", now_ms()),
-            project_id: project.into(),
-            spec,
-            signing: SigningSecrets {
-                current: hookline_core::signing::new_secret(),
-                previous: None,
-                previous_expires_at: None,
-            },
-            created_at: now_ms(),
-            updated_at: now_ms(),
-            version: 1,
-        };
+        let webhook = Webhook::new(project, spec, now_ms());
         self.webhooks.create(&webhook).await.unwrap();
         webhook.id
     }

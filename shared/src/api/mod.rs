@@ -222,6 +222,37 @@ pub fn page_limit(raw: Option<&str>) -> Result<usize, ApiError> {
     }
 }
 
+/// `?limit&cursor` of a listing, with the rest of the query string.
+pub struct PageRequest {
+    pub limit: usize,
+    /// The key to continue after, from a cursor issued for this project and listing.
+    pub after: Option<String>,
+    pub query: std::collections::HashMap<String, String>,
+}
+
+/// Reads `limit` (1–100, default 20) and a cursor bound to `project` and `scope`.
+pub fn page_request(
+    raw: Option<&str>,
+    project: &str,
+    scope: &str,
+) -> Result<PageRequest, ApiError> {
+    let query = query_map(raw);
+    let limit = page_limit(query.get("limit").map(String::as_str))?;
+    let after = match query.get("cursor") {
+        None => None,
+        Some(c) => Some(
+            crate::store::decode_cursor(c, project, scope).ok_or_else(|| {
+                ApiError::bad_query("cursor", "the cursor is not valid for this listing")
+            })?,
+        ),
+    };
+    Ok(PageRequest {
+        limit,
+        after,
+        query,
+    })
+}
+
 /// The query string as a map (last value wins).
 pub fn query_map(raw: Option<&str>) -> std::collections::HashMap<String, String> {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())

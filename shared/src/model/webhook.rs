@@ -668,6 +668,23 @@ pub fn mask_secret(secret: &str) -> String {
 }
 
 impl Webhook {
+    /// A new webhook of `project_id`: a fresh id, a fresh signing secret, version 1.
+    pub fn new(project_id: &str, spec: WebhookSpec, now: Millis) -> Webhook {
+        Webhook {
+            id: crate::ids::new_id("wh", now),
+            project_id: project_id.to_string(),
+            spec,
+            signing: SigningSecrets {
+                current: crate::signing::new_secret(),
+                previous: None,
+                previous_expires_at: None,
+            },
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     pub fn view(&self, reveal: bool) -> WebhookView {
         let hide = |s: &str| {
             if reveal {

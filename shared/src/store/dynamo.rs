@@ -65,6 +65,20 @@ where
     }
 }
 
+/// A conditional write's result as "did the condition hold": `false` when it did not,
+/// an error for anything else.
+fn condition_held<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: std::error::Error + Send + Sync + 'static + ConditionFailed,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(ctx)) if ctx.err().is_condition_failed() => Ok(false),
+        Err(other) => Err(unavailable(other)),
+    }
+}
+
 /// The SDK's per-operation errors that can report a failed condition.
 pub trait ConditionFailed {
     fn is_condition_failed(&self) -> bool;
@@ -85,6 +99,26 @@ impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemErr
 impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
     fn is_condition_failed(&self) -> bool {
         self.is_conditional_check_failed_exception()
+    }
+}
+
+/// Runs a query to its last page; `query` builds the request for one page.
+async fn query_all(
+    query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = query()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        items.extend(out.items().iter().cloned());
+        match out.last_evaluated_key() {
+            Some(key) if !key.is_empty() => start = Some(key.clone()),
+            _ => return Ok(items),
+        }
     }
 }
 
@@ -163,18 +197,12 @@ impl WebhookStore for DynamoWebhookStore {
                 .exclusive_start_key("webhook_id", s(after));
         }
         let out = query.send().await.map_err(unavailable)?;
-        let mut items = out
+        let items = out
             .items()
             .iter()
             .map(decode_doc)
             .collect::<Result<Vec<Webhook>, _>>()?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|w| w.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::from_overfetch(items, limit, |w| w.id.clone()))
     }
 
     async fn update(&self, webhook: &Webhook, expected_version: u64) -> Result<(), StoreError> {
@@ -200,13 +228,7 @@ impl WebhookStore for DynamoWebhookStore {
             .condition_expression("attribute_exists(webhook_id)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match conditional(e, StoreError::Conflict) {
-                StoreError::Conflict => Ok(false),
-                other => Err(other),
-            },
-        }
+        condition_held(result)
     }
 
     async fn subscribers(
@@ -214,11 +236,8 @@ impl WebhookStore for DynamoWebhookStore {
         project: &str,
         event_type: &str,
     ) -> Result<Vec<Webhook>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
+        let items = query_all(|| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("project_id = :p")
@@ -229,18 +248,9 @@ impl WebhookStore for DynamoWebhookStore {
                 .expression_attribute_values(":on", AttributeValue::Bool(true))
                 .expression_attribute_values(":type", s(event_type))
                 .expression_attribute_values(":all", s("*"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                found.push(decode_doc(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(found),
-            }
-        }
+        })
+        .await?;
+        items.iter().map(decode_doc).collect()
     }
 }
 
@@ -306,13 +316,7 @@ impl ApiKeyStore for DynamoApiKeyStore {
             .expression_attribute_values(":p", s(project))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match conditional(e, StoreError::Conflict) {
-                StoreError::Conflict => Ok(false),
-                other => Err(other),
-            },
-        }
+        condition_held(result)
     }
 }
 
@@ -408,16 +412,7 @@ impl AttemptLog for DynamoAttemptLog {
                 _ => break,
             }
         }
-        let next = if found.len() > limit {
-            found.truncate(limit);
-            found.last().map(|(k, _)| k.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items: found.into_iter().map(|(_, a)| a).collect(),
-            next,
-        })
+        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, a)| a))
     }
 
     async fn for_event(
@@ -426,11 +421,8 @@ impl AttemptLog for DynamoAttemptLog {
         event_id: &str,
         now: Millis,
     ) -> Result<Vec<Attempt>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
+        let items = query_all(|| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(ATTEMPTS_BY_EVENT_INDEX)
@@ -438,18 +430,12 @@ impl AttemptLog for DynamoAttemptLog {
                 .filter_expression("expires_at > :now")
                 .expression_attribute_values(":ek", s(format!("{project}#{event_id}")))
                 .expression_attribute_values(":now", n(now / 1000))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                found.push(decode_doc::<Attempt>(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
+        })
+        .await?;
+        let mut found = items
+            .iter()
+            .map(decode_doc)
+            .collect::<Result<Vec<Attempt>, _>>()?;
         found.sort_by_key(attempt_sort_key);
         Ok(found)
     }
@@ -492,13 +478,7 @@ impl EventStore for DynamoEventStore {
             .condition_expression("attribute_not_exists(event_key)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match conditional(e, StoreError::AlreadyExists) {
-                StoreError::AlreadyExists => Ok(false),
-                other => Err(other),
-            },
-        }
+        condition_held(result)
     }
 
     async fn get(&self, project: &str, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
@@ -542,13 +522,7 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match conditional(e, StoreError::Conflict) {
-                StoreError::Conflict => Ok(false),
-                other => Err(other),
-            },
-        }
+        condition_held(result)
     }
 
     async fn mark_enqueued(

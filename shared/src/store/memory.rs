@@ -45,20 +45,14 @@ impl WebhookStore for InMemoryWebhookStore {
         after: Option<&str>,
     ) -> Result<Page<Webhook>, StoreError> {
         let items = self.items.lock().map_err(poisoned)?;
-        let mut all: Vec<&Webhook> = items
+        let all: Vec<Webhook> = items
             .iter()
             .filter(|((p, id), _)| p == project && after.is_none_or(|a| id.as_str() > a))
             .map(|(_, w)| w)
             .take(limit + 1)
+            .cloned()
             .collect();
-        let next = (all.len() > limit).then(|| {
-            all.truncate(limit);
-            all.last().map(|w| w.id.clone())
-        });
-        Ok(Page {
-            items: all.into_iter().cloned().collect(),
-            next: next.flatten(),
-        })
+        Ok(Page::from_overfetch(all, limit, |w| w.id.clone()))
     }
 
     async fn update(&self, webhook: &Webhook, expected_version: u64) -> Result<(), StoreError> {
@@ -178,16 +172,7 @@ impl AttemptLog for InMemoryAttemptLog {
             .collect();
         found.sort_by(|a, b| b.0.cmp(&a.0));
         found.truncate(limit + 1);
-        let next = if found.len() > limit {
-            found.truncate(limit);
-            found.last().map(|(k, _)| k.clone())
-        } else {
-            None
-        };
-        Ok(Page {
-            items: found.into_iter().map(|(_, a)| a).collect(),
-            next,
-        })
+        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, a)| a))
     }
 
     async fn for_event(
