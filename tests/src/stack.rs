@@ -21,6 +21,8 @@ pub struct Stack {
     pub log: PathBuf,
     env: Vec<(String, String)>,
     pub http: reqwest::Client,
+    /// Every secret this stack handed out or was given: none may reach the logs.
+    secrets: std::sync::Mutex<Vec<String>>,
 }
 
 fn free_port() -> u16 {
@@ -89,6 +91,7 @@ impl Stack {
             log,
             env,
             http: reqwest::Client::new(),
+            secrets: std::sync::Mutex::new(vec![ADMIN_KEY.to_string()]),
         };
         stack.start_runtime().await;
         stack
@@ -158,7 +161,46 @@ impl Stack {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.remember_secrets(&value);
+        (status, value)
+    }
+
+    /// Notes the secrets a response reveals: signing secrets, credentials, new API keys.
+    fn remember_secrets(&self, value: &Value) {
+        let mut found = Vec::new();
+        for pointer in [
+            "/signing_secret",
+            "/auth/token",
+            "/auth/password",
+            "/auth/secret",
+            "/key",
+        ] {
+            if let Some(secret) = value.pointer(pointer).and_then(Value::as_str)
+                && !secret.contains("****")
+                && secret.len() >= 8
+            {
+                found.push(secret.to_string());
+            }
+        }
+        if let Ok(mut secrets) = self.secrets.lock() {
+            secrets.extend(found);
+        }
+    }
+
+    /// Asserts that nothing the runtime logged contains a secret this stack handled.
+    pub fn assert_no_secrets_logged(&self) {
+        let logs = self.logs();
+        assert!(!logs.is_empty(), "no runtime log at {}", self.log.display());
+        let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
+        assert!(secrets.len() > 1, "the test handled no secret to look for");
+        for secret in &secrets {
+            assert!(
+                !logs.contains(secret.as_str()),
+                "a secret appears in {}",
+                self.log.display()
+            );
+        }
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

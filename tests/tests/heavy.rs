@@ -89,6 +89,7 @@ async fn nothing_is_lost_when_a_receiver_fails_a_fifth_of_requests() {
         requests > expected,
         "some requests were answered 503 and retried"
     );
+    stack.assert_no_secrets_logged();
 }
 
 #[tokio::test]
@@ -142,6 +143,7 @@ async fn killing_the_runtime_mid_flight_loses_nothing() {
             .unwrap_or_else(|| panic!("{id} lost"));
         assert_eq!(ids_seen.len(), 1);
     }
+    stack.assert_no_secrets_logged();
     println!(
         "crash: {n} events, {at_kill} reached the receiver before SIGKILL ({answered_before_kill} requests), \
          all {n} after restart ({} requests in all)",

@@ -386,7 +386,9 @@ impl Deliverer {
             attempt,
             status = ?code,
             duration_ms,
-            decision = ?decision,
+            // The kind only: a give-up reason can quote a template, which may hold a
+            // credential; the full reason goes to the project's attempt log.
+            decision = decision_kind(&decision),
             "attempt"
         );
         match decision {
@@ -584,6 +586,19 @@ impl Deliverer {
             cache.insert(key, (now, listens));
         }
         listens
+    }
+}
+
+fn decision_kind(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::Delivered => "delivered",
+        Decision::Retry { .. } => "retry",
+        Decision::GiveUp {
+            dead_letter: false, ..
+        } => "failed",
+        Decision::GiveUp {
+            dead_letter: true, ..
+        } => "dead_letter",
     }
 }
 
