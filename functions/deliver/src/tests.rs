@@ -1,9 +1,6 @@
 use std::sync::Arc;
-use std::sync::Mutex as StdMutex;
 
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::any;
+use hookline_e2e::receiver::Receiver;
 use serde_json::json;
 
 use super::*;
@@ -15,94 +12,11 @@ use hookline_core::signing;
 use hookline_core::store::memory::{InMemoryAttemptLog, InMemoryEventStore, InMemoryWebhookStore};
 use hookline_core::store::{EventRecord, WebhookStore};
 
-type Seen = Arc<StdMutex<Vec<(String, HeaderMap, String)>>>;
-
-/// A receiver whose paths answer as the rule table's rows need.
-async fn receiver() -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let record = |seen: Seen, path: &'static str| {
-        move |headers: HeaderMap, body: String| {
-            seen.lock().unwrap().push((path.to_string(), headers, body));
-            async {}
-        }
-    };
-    let s = seen.clone();
-    let app = Router::new()
-        .route(
-            "/ok",
-            any({
-                let r = record(s.clone(), "/ok");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    (StatusCode::OK, "thanks")
-                }
-            }),
-        )
-        .route(
-            "/moved",
-            any({
-                let r = record(s.clone(), "/moved");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    (StatusCode::MOVED_PERMANENTLY, [("location", "/ok")])
-                }
-            }),
-        )
-        .route(
-            "/missing",
-            any({
-                let r = record(s.clone(), "/missing");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    StatusCode::NOT_FOUND
-                }
-            }),
-        )
-        .route(
-            "/408",
-            any({
-                let r = record(s.clone(), "/408");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    StatusCode::REQUEST_TIMEOUT
-                }
-            }),
-        )
-        .route(
-            "/busy",
-            any({
-                let r = record(s.clone(), "/busy");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "3")])
-                }
-            }),
-        )
-        .route(
-            "/error",
-            any({
-                let r = record(s.clone(), "/error");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    (StatusCode::INTERNAL_SERVER_ERROR, "boom")
-                }
-            }),
-        )
-        .route(
-            "/slow",
-            any({
-                let r = record(s.clone(), "/slow");
-                move |h: HeaderMap, b: String| async move {
-                    r(h, b).await;
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    "late"
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), seen)
+/// The scripted receiver the end-to-end tests use too (paths as `hookline_e2e::receiver`
+/// documents them): its base URL, and the handle that reports what it received.
+async fn receiver() -> (String, Receiver) {
+    let rx = hookline_e2e::receiver::start().await;
+    (rx.base.clone(), rx)
 }
 
 struct Harness {
@@ -232,9 +146,10 @@ async fn a_2xx_is_delivered_signed_and_the_message_let_go() {
         (a.status, a.status_code, a.attempt),
         (AttemptStatus::Delivered, Some(200), 1)
     );
-    assert_eq!(a.response_excerpt.as_deref(), Some("thanks"));
+    assert_eq!(a.response_excerpt.as_deref(), Some("ok"));
     assert!(h.visibility().is_empty());
-    let (_, headers, sent) = seen.lock().unwrap()[0].clone();
+    let first = seen.received()[0].clone();
+    let (headers, sent) = (first.headers, first.body);
     assert_eq!(headers["webhook-id"], "msg_stable");
     let ts: i64 = headers["webhook-timestamp"]
         .to_str()
@@ -257,7 +172,7 @@ async fn a_2xx_is_delivered_signed_and_the_message_let_go() {
 
 #[tokio::test]
 async fn redirects_and_client_errors_fail_once_without_retry() {
-    for (path, code) in [("/moved", 301), ("/missing", 404)] {
+    for (path, code) in [("/moved", 301), ("/status/404", 404)] {
         let h = harness();
         let (base, seen) = receiver().await;
         let hook = h.hook(&format!("{base}{path}"), json!({})).await;
@@ -271,10 +186,9 @@ async fn redirects_and_client_errors_fail_once_without_retry() {
         assert!(h.visibility().is_empty());
         assert!(h.queue.recorded().dead_letters.is_empty());
         let paths: Vec<_> = seen
-            .lock()
-            .unwrap()
+            .received()
             .iter()
-            .map(|(p, _, _)| p.clone())
+            .map(|r| r.uri.path().to_string())
             .collect();
         assert_eq!(paths, vec![path.to_string()], "no redirect was followed");
     }
@@ -284,7 +198,7 @@ async fn redirects_and_client_errors_fail_once_without_retry() {
 async fn a_408_retries_with_the_scheduled_visibility_delay() {
     let h = harness();
     let (base, _) = receiver().await;
-    let hook = h.hook(&format!("{base}/408"), json!({})).await;
+    let hook = h.hook(&format!("{base}/status/408"), json!({})).await;
     assert!(h.deliver(&body(&task(&hook)), 1).await);
     assert_eq!(
         h.visibility(),
@@ -303,7 +217,7 @@ async fn a_408_retries_with_the_scheduled_visibility_delay() {
 async fn a_429_honours_retry_after_unscaled() {
     let h = harness();
     let (base, _) = receiver().await;
-    let hook = h.hook(&format!("{base}/busy"), json!({})).await;
+    let hook = h.hook(&format!("{base}/busy/3"), json!({})).await;
     assert!(h.deliver(&body(&task(&hook)), 1).await);
     assert_eq!(h.visibility(), vec![3]);
     assert_eq!(h.last_attempt().status, AttemptStatus::Retrying);
@@ -313,7 +227,7 @@ async fn a_429_honours_retry_after_unscaled() {
 async fn a_500_retries_five_times_then_is_dead_lettered_with_its_last_error() {
     let h = harness();
     let (base, seen) = receiver().await;
-    let hook = h.hook(&format!("{base}/error"), json!({})).await;
+    let hook = h.hook(&format!("{base}/status/500"), json!({})).await;
     // A webhook that asked for reports of dead-lettered deliveries.
     let watcher = h
         .hook(
@@ -349,10 +263,9 @@ async fn a_500_retries_five_times_then_is_dead_lettered_with_its_last_error() {
     assert!(dead[0].2.contains("HTTP 500"));
     // Six requests, every one with the same webhook-id.
     let ids: Vec<_> = seen
-        .lock()
-        .unwrap()
+        .received()
         .iter()
-        .map(|(_, h, _)| h["webhook-id"].to_str().unwrap().to_string())
+        .map(|r| r.header("webhook-id").to_string())
         .collect();
     assert_eq!(ids, vec!["msg_stable"; 6]);
     // The report went out through the fan-out, to the webhook that asked for it only.
@@ -381,7 +294,7 @@ async fn a_500_retries_five_times_then_is_dead_lettered_with_its_last_error() {
 async fn a_timeout_is_retried_with_no_status_code() {
     let h = harness();
     let (base, _) = receiver().await;
-    let hook = h.hook(&format!("{base}/slow"), json!({})).await;
+    let hook = h.hook(&format!("{base}/slow/5"), json!({})).await;
     assert!(h.deliver(&body(&task(&hook)), 1).await);
     let a = h.last_attempt();
     assert_eq!((a.status, a.status_code), (AttemptStatus::Retrying, None));
@@ -439,7 +352,7 @@ async fn disabled_and_deleted_webhooks_are_skipped_without_a_request() {
         h.last_attempt().error.as_deref(),
         Some("the webhook was deleted")
     );
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(seen.received().is_empty());
 }
 
 #[tokio::test]
@@ -464,20 +377,20 @@ async fn a_poison_message_is_dead_lettered_and_never_fails_the_batch() {
 async fn the_webhook_id_is_stable_and_the_signature_fresh_across_attempts() {
     let h = harness();
     let (base, seen) = receiver().await;
-    let hook = h.hook(&format!("{base}/error"), json!({})).await;
+    let hook = h.hook(&format!("{base}/status/500"), json!({})).await;
     let t = task(&hook);
     h.deliver(&body(&t), 1).await;
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     h.deliver(&body(&t), 2).await;
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen[0].1["webhook-id"], seen[1].1["webhook-id"]);
+    let seen = seen.received();
+    assert_eq!(seen[0].headers["webhook-id"], seen[1].headers["webhook-id"]);
     assert_ne!(
-        seen[0].1["webhook-timestamp"],
-        seen[1].1["webhook-timestamp"]
+        seen[0].headers["webhook-timestamp"],
+        seen[1].headers["webhook-timestamp"]
     );
     assert_ne!(
-        seen[0].1["webhook-signature"],
-        seen[1].1["webhook-signature"]
+        seen[0].headers["webhook-signature"],
+        seen[1].headers["webhook-signature"]
     );
 }
 
@@ -501,7 +414,7 @@ async fn scheduled_deliveries_are_held_then_resent_when_within_fifteen_minutes()
     let due: DeliveryTask = serde_json::from_str(&resent.body).unwrap();
     assert_eq!(due.deliver_at, None);
     assert_eq!(due.delivery_id, "msg_stable");
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(seen.received().is_empty());
     assert!(h.attempts.all().is_empty());
 }
 
@@ -528,7 +441,7 @@ async fn an_event_stored_apart_is_read_from_the_event_store() {
         .unwrap();
     assert!(!h.deliver(&body(&t), 1).await);
     assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
-    assert!(seen.lock().unwrap()[0].2.contains("\"total\":5"));
+    assert!(seen.received()[0].body.contains("\"total\":5"));
 }
 
 #[tokio::test]
@@ -537,7 +450,7 @@ async fn deliveries_of_operational_events_never_report_on_themselves() {
     let (base, _) = receiver().await;
     let hook = h
         .hook(
-            &format!("{base}/missing"),
+            &format!("{base}/status/404"),
             json!({"events": ["delivery.failed"]}),
         )
         .await;
@@ -553,7 +466,7 @@ async fn a_batch_reports_only_its_retried_messages() {
     let h = harness();
     let (base, _) = receiver().await;
     let ok = h.hook(&format!("{base}/ok"), json!({})).await;
-    let bad = h.hook(&format!("{base}/error"), json!({})).await;
+    let bad = h.hook(&format!("{base}/status/500"), json!({})).await;
     let records: Vec<serde_json::Value> = [(&ok, "a"), (&bad, "b"), (&ok, "c")]
         .iter()
         .map(|(w, id)| json!({"messageId": id, "receiptHandle": format!("rh-{id}"), "body": body(&task(w)), "attributes": {"ApproximateReceiveCount": "1"}}))
@@ -586,7 +499,7 @@ async fn the_sam_local_sqs_fixture_is_delivered() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
     assert_eq!(
-        seen.lock().unwrap()[0].1["webhook-id"],
+        seen.received()[0].headers["webhook-id"],
         "msg_01jc0000000000000000000000"
     );
 }
