@@ -51,11 +51,9 @@ pub const REPORT_CACHE: Millis = 10 * SECOND;
 /// Everything the handler needs.
 #[derive(Clone)]
 pub struct Deliverer {
-    pub webhooks: Arc<dyn WebhookStore>,
-    pub events: Arc<dyn EventStore>,
     pub attempts: Arc<dyn AttemptLog>,
-    pub queue: Arc<dyn DeliveryQueue>,
-    /// Emits the operational events, with the trigger's fan-out.
+    /// The webhook and event stores and the queue, with the fan-out that emits the
+    /// operational events (the trigger's own).
     pub fanout: FanOut,
     pub sender: Sender,
     pub schedule: Schedule,
@@ -103,16 +101,13 @@ impl Deliverer {
         retention: Millis,
     ) -> Deliverer {
         let fanout = FanOut {
-            webhooks: webhooks.clone(),
-            events: events.clone(),
-            queue: queue.clone(),
+            webhooks,
+            events,
+            queue,
             retention,
         };
         Deliverer {
-            webhooks,
-            events,
             attempts,
-            queue,
             fanout,
             sender,
             schedule,
@@ -207,7 +202,7 @@ impl Deliverer {
     /// A message that cannot be a delivery: to the DLQ with the reason, never retried.
     async fn poison(&self, body: &str, reason: &str) -> Disposition {
         tracing::error!(reason, "poison message");
-        match self.queue.dead_letter(body, "poison", reason).await {
+        match self.fanout.queue.dead_letter(body, "poison", reason).await {
             Ok(()) => Disposition::Done,
             Err(e) => {
                 tracing::error!(error = %e, "could not dead-letter a poison message");
@@ -243,7 +238,7 @@ impl Deliverer {
         }
         let hide =
             ((remaining - max_delay / 3) / SECOND).min(i64::from(MAX_VISIBILITY_SECONDS)) as i32;
-        if let Err(e) = self.queue.change_visibility(receipt, hide).await {
+        if let Err(e) = self.fanout.queue.change_visibility(receipt, hide).await {
             tracing::warn!(error = %e, delivery_id = %task.delivery_id, "could not hold a scheduled delivery");
         }
         Disposition::Again
@@ -253,7 +248,12 @@ impl Deliverer {
         if let Some(event) = &task.event {
             return Some(event.clone());
         }
-        match self.events.get(&task.project_id, &task.event_id).await {
+        match self
+            .fanout
+            .events
+            .get(&task.project_id, &task.event_id)
+            .await
+        {
             Ok(record) => record.map(|r| r.event),
             Err(e) => {
                 tracing::error!(error = %e, event_id = %task.event_id, "could not read a stored event");
@@ -289,7 +289,12 @@ impl Deliverer {
         attempt: u32,
         now: Millis,
     ) -> Disposition {
-        let webhook = match self.webhooks.get(&task.project_id, &task.webhook_id).await {
+        let webhook = match self
+            .fanout
+            .webhooks
+            .get(&task.project_id, &task.webhook_id)
+            .await
+        {
             Ok(w) => w,
             Err(e) => {
                 // The store is down: try again after the queue's visibility timeout.
@@ -416,7 +421,7 @@ impl Deliverer {
             }
             Decision::Retry { delay } => {
                 let seconds = (delay / SECOND).clamp(0, i64::from(MAX_VISIBILITY_SECONDS)) as i32;
-                if let Err(e) = self.queue.change_visibility(receipt, seconds).await {
+                if let Err(e) = self.fanout.queue.change_visibility(receipt, seconds).await {
                     // The queue's own visibility timeout then decides when it comes back.
                     tracing::warn!(error = %e, delivery_id = %task.delivery_id, "could not set the retry delay");
                 }
@@ -462,6 +467,7 @@ impl Deliverer {
                 dead_letter: true,
             } => {
                 if let Err(e) = self
+                    .fanout
                     .queue
                     .dead_letter(body, "retries exhausted", &reason)
                     .await
@@ -575,7 +581,7 @@ impl Deliverer {
         {
             return *listens;
         }
-        let listens = match self.webhooks.subscribers(project, kind).await {
+        let listens = match self.fanout.webhooks.subscribers(project, kind).await {
             Ok(hooks) => hooks
                 .iter()
                 .any(|w| w.spec.events.iter().any(|e| e == kind)),

@@ -590,17 +590,6 @@ pub struct SigningSecrets {
 }
 
 impl SigningSecrets {
-    /// The secrets that sign a request at `now`: current first.
-    pub fn active(&self, now: Millis) -> Vec<&str> {
-        let mut out = vec![self.current.as_str()];
-        if let (Some(prev), Some(until)) = (&self.previous, self.previous_expires_at)
-            && now < until
-        {
-            out.push(prev.as_str());
-        }
-        out
-    }
-
     /// Rotates: a new current secret; the old one keeps signing for `overlap`.
     pub fn rotated(&self, new_secret: String, now: Millis, overlap: Millis) -> SigningSecrets {
         SigningSecrets {
@@ -989,7 +978,13 @@ mod tests {
             previous_expires_at: None,
         };
         let r = s.rotated("b".into(), 1_000, 500);
-        assert_eq!(r.active(1_200), vec!["b", "a"]);
-        assert_eq!(r.active(1_500), vec!["b"]);
+        assert_eq!(
+            (
+                r.current.as_str(),
+                r.previous.as_deref(),
+                r.previous_expires_at
+            ),
+            ("b", Some("a"), Some(1_500))
+        );
     }
 }
