@@ -42,7 +42,16 @@ type PreparedCache = Arc<Mutex<HashMap<String, Arc<Prepared>>>>;
 /// Whether a project has any webhook for an operational event type, and when that was
 /// looked up: most projects subscribe to none, and a lookup per delivery would double
 /// the delivery function's reads.
-type ReportCache = Arc<Mutex<HashMap<(String, String), (Millis, bool)>>>;
+/// Keyed by project (looked up by `&str`, so a hit allocates nothing), one slot per
+/// report kind of [`REPORT_KINDS`].
+type ReportCache = Arc<Mutex<HashMap<String, [Option<(Millis, bool)>; 3]>>>;
+
+/// The operational events a delivery can emit.
+const REPORT_KINDS: [&str; 3] = [
+    "delivery.succeeded",
+    "delivery.failed",
+    "delivery.dead_lettered",
+];
 
 /// How long "nobody listens" is believed. A webhook subscribed to `delivery.*` starts
 /// receiving reports within this long.
@@ -167,9 +176,9 @@ impl Deliverer {
         response
     }
 
-    async fn process(&self, message: SqsMessage) -> Disposition {
-        let body = message.body.clone().unwrap_or_default();
-        let receipt = message.receipt_handle.clone().unwrap_or_default();
+    async fn process(&self, mut message: SqsMessage) -> Disposition {
+        let body = message.body.take().unwrap_or_default();
+        let receipt = message.receipt_handle.take().unwrap_or_default();
         let task: DeliveryTask = match serde_json::from_str(&body) {
             Ok(task) => task,
             Err(e) => {
@@ -574,12 +583,14 @@ impl Deliverer {
 impl Deliverer {
     /// Whether any webhook of the project subscribes to `kind` (cached briefly).
     async fn anyone_listens(&self, project: &str, kind: &str, now: Millis) -> bool {
-        let key = (project.to_string(), kind.to_string());
+        let Some(slot) = REPORT_KINDS.iter().position(|k| *k == kind) else {
+            return true;
+        };
         if let Ok(cache) = self.listeners.lock()
-            && let Some((at, listens)) = cache.get(&key)
+            && let Some(Some((at, listens))) = cache.get(project).map(|slots| slots[slot])
             && now - at < REPORT_CACHE
         {
-            return *listens;
+            return listens;
         }
         let listens = match self.fanout.webhooks.subscribers(project, kind).await {
             Ok(hooks) => hooks
@@ -589,7 +600,7 @@ impl Deliverer {
             Err(_) => return true,
         };
         if let Ok(mut cache) = self.listeners.lock() {
-            cache.insert(key, (now, listens));
+            cache.entry(project.to_string()).or_default()[slot] = Some((now, listens));
         }
         listens
     }
