@@ -165,22 +165,7 @@ where
 /// Decodes a JSON body read by axum's `Bytes` extractor (under the body limit layer).
 pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body_bytes(body)?;
-    decode_object(&bytes)
-}
-
-/// Every request body is a JSON object. (serde would otherwise read an array as a struct's
-/// fields in order, and answer with a puzzling error about `[0]`.)
-fn decode_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|b| *b != b'{')
-        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-    {
-        return Err(ApiError::Invalid(FieldError::invalid(
-            "",
-            "the body must be a JSON object",
-        )));
-    }
-    Ok(crate::model::decode_json(bytes)?)
+    Ok(crate::model::decode_json(&bytes)?)
 }
 
 /// Like [`json_body`], but an empty body is `T::default()`.
@@ -191,7 +176,7 @@ pub fn optional_json_body<T: DeserializeOwned + Default>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    decode_object(&bytes)
+    Ok(crate::model::decode_json(&bytes)?)
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

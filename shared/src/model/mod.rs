@@ -16,7 +16,15 @@ pub use webhook::{
 use crate::error::FieldError;
 
 /// Decodes a JSON request body into `T`, naming the offending field on a type error.
+/// Every body is a JSON object: serde would otherwise read an array as a struct's fields
+/// in order, and answer with a puzzling error about `[0]`.
 pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(FieldError::invalid("", "the body must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -906,6 +906,9 @@ mod tests {
         assert_eq!(field_of(&json), "headers.X-A");
         let err = decode_json::<WebhookInput>(b"{\"name\": ").unwrap_err();
         assert_eq!(err.code, "malformed_json");
+        let err = decode_json::<WebhookInput>(br#"["n", "https://example.com"]"#).unwrap_err();
+        assert_eq!((err.code, err.field.as_str()), ("invalid_field", ""));
+        assert!(err.message.contains("JSON object"));
     }
 
     #[test]
