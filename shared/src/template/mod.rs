@@ -5,6 +5,7 @@
 //! for each event. Rendering never panics: a failure is a [`RenderError`] value.
 
 mod context;
+mod limits;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -23,8 +24,15 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The most a rendered URL or header value may weigh.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
-static PARSER: LazyLock<Option<Parser>> =
-    LazyLock::new(|| liquid::ParserBuilder::with_stdlib().build().ok());
+pub use limits::{
+    MAX_ITERATIONS, MAX_NESTING, MAX_PRODUCED_BYTES, MAX_RENDER_TIME, MAX_UNIQ_ITEMS,
+    MAX_VALUE_BYTES,
+};
+
+static PARSER: LazyLock<Option<Parser>> = LazyLock::new(|| limits::parser().ok());
+
+/// The longest template error message passed on (Liquid quotes the values involved).
+const MAX_MESSAGE_BYTES: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -172,6 +180,8 @@ fn parse(field: &str, source: &str) -> Result<Template, FieldError> {
             "the Liquid parser is unavailable",
         )
     })?;
+    limits::check_nesting(source)
+        .map_err(|message| FieldError::new("invalid_template", field, message))?;
     parser.parse(source).map_err(|e| {
         let message = e.to_string();
         let message = message.trim_start_matches("liquid: ").trim().to_string();
@@ -255,13 +265,25 @@ fn render_one(
             return Err(Failure::TooLarge(limit));
         }
         let message = e.to_string();
-        return Err(Failure::Failed(
-            message.trim_start_matches("liquid: ").trim().to_string(),
-        ));
+        return Err(Failure::Failed(shorten(
+            message.trim_start_matches("liquid: ").trim(),
+        )));
     }
     // Liquid writes only valid UTF-8 from UTF-8 sources; stay total anyway.
     Ok(String::from_utf8(out.buf)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// The first [`MAX_MESSAGE_BYTES`] of a message, cut at a character boundary.
+fn shorten(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.to_string();
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
 }
 
 /// A URL or header value: one line, no control characters.
@@ -326,8 +348,12 @@ impl CompiledWebhook {
             .or_else(|| self.default_locale.as_deref().and_then(lookup))
     }
 
-    /// Renders the request for one event.
+    /// Renders the request for one event, within one render budget (see [`limits`]).
     pub fn render(&self, ctx: &RenderContext<'_>) -> Result<RenderedRequest, RenderError> {
+        limits::metered(|| self.render_unmetered(ctx))
+    }
+
+    fn render_unmetered(&self, ctx: &RenderContext<'_>) -> Result<RenderedRequest, RenderError> {
         let variant = self.variant(ctx.locale());
         let (url, url_locale) =
             match variant.and_then(|(tag, v)| v.url.as_ref().map(|u| (u, Some(tag)))) {

@@ -1,0 +1,812 @@
+//! Liquid with limits: templates come from a project's customers, so rendering one must
+//! not be able to spin or fill memory.
+//!
+//! Liquid's standard library has no limits of its own: `{% for i in (1..2000000000) %}`
+//! materialises the whole range before the first iteration, `uniq` is quadratic,
+//! `replace` and `join` multiply their input, and `assign` / `capture` in a loop grow a
+//! value without bound. So the parser here registers:
+//!
+//! - our own `for` (ranges and collections iterated lazily, `limit` / `offset` /
+//!   `reversed` / `else` / `forloop` as in Liquid), `assign` and `capture`, which charge a
+//!   per-render [`Budget`];
+//! - every standard filter behind [`Metered`], which caps the value a filter may produce
+//!   (checked beforehand for the filters that multiply their input) and charges it;
+//! - the remaining standard tags, except `include` and `render` (there are no partials),
+//!   `tablerow` and `ifchanged` (HTML helpers that buffer without a bound).
+//!
+//! The budget is deterministic (loop iterations and bytes produced), so a template that
+//! fits it at registration fits it at delivery for the same data; a wall-clock deadline,
+//! checked between steps, backs it up against work that is cheap to count but slow to
+//! do (comparing large values in a loop).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use liquid::ValueView as DeriveValueView;
+use liquid_core::model::{
+    KString, KStringCow, KStringRef, ObjectView, ScalarCow, Value, ValueCow, ValueView,
+};
+use liquid_core::parser::{BlockElement, FilterArguments, FilterChain, TryMatchToken};
+use liquid_core::runtime::{Interrupt, InterruptRegister, StackFrame};
+use liquid_core::{
+    BlockReflection, Error, Expression, Filter, FilterReflection, Language, ParseBlock,
+    ParseFilter, ParseTag, Renderable, Result, Runtime, TagBlock, TagReflection, TagTokenIter,
+    Template,
+};
+use liquid_lib::stdlib;
+
+/// Loop iterations allowed in one webhook render (all templates of the request together).
+pub const MAX_ITERATIONS: u32 = 100_000;
+/// Bytes that filters, `assign` and `capture` may produce in one webhook render.
+pub const MAX_PRODUCED_BYTES: usize = 16 * 1024 * 1024;
+/// The largest value a filter, `assign` or `capture` may produce.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// The most items `uniq` takes (it compares every pair).
+pub const MAX_UNIQ_ITEMS: i64 = 2_000;
+/// Wall-clock time one webhook render may take.
+pub const MAX_RENDER_TIME: Duration = Duration::from_millis(250);
+
+/// What one webhook render may still spend.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    iterations: u32,
+    bytes: usize,
+    deadline: Instant,
+    steps: u32,
+}
+
+thread_local! {
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+}
+
+/// Runs `render` with a fresh budget. Rendering is synchronous, so the budget lives in a
+/// thread-local for the duration of the call (a nested call gets its own).
+pub(super) fn metered<R>(render: impl FnOnce() -> R) -> R {
+    metered_until(Instant::now() + MAX_RENDER_TIME, render)
+}
+
+fn metered_until<R>(deadline: Instant, render: impl FnOnce() -> R) -> R {
+    let fresh = Budget {
+        iterations: MAX_ITERATIONS,
+        bytes: MAX_PRODUCED_BYTES,
+        deadline,
+        steps: 0,
+    };
+    let outer = BUDGET.with(|b| b.replace(Some(fresh)));
+    let result = render();
+    BUDGET.with(|b| b.set(outer));
+    result
+}
+
+fn spend(iterations: u32, bytes: usize) -> Result<()> {
+    BUDGET.with(|cell| {
+        let Some(mut budget) = cell.get() else {
+            return Err(Error::with_msg("templates render only within a budget"));
+        };
+        if iterations > budget.iterations {
+            return Err(Error::with_msg(format!(
+                "the template exceeds its render budget of {MAX_ITERATIONS} loop iterations"
+            )));
+        }
+        if bytes > budget.bytes {
+            return Err(Error::with_msg(format!(
+                "the template exceeds its render budget of {MAX_PRODUCED_BYTES} bytes produced by filters, assign and capture"
+            )));
+        }
+        budget.iterations -= iterations;
+        budget.bytes -= bytes;
+        // Reading the clock costs more than a step; every 64th step is often enough.
+        budget.steps = budget.steps.wrapping_add(1);
+        if budget.steps % 64 == 0 && Instant::now() > budget.deadline {
+            return Err(Error::with_msg(format!(
+                "the template took longer than {} ms to render",
+                MAX_RENDER_TIME.as_millis()
+            )));
+        }
+        cell.set(Some(budget));
+        Ok(())
+    })
+}
+
+/// A value `produced` by a filter, `assign` or `capture`: capped, then charged.
+fn produce(weight: usize, what: &str) -> Result<()> {
+    if weight > MAX_VALUE_BYTES {
+        return Err(Error::with_msg(format!(
+            "{what} would produce more than {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    spend(0, weight)
+}
+
+/// Roughly the bytes a value occupies: text length, plus a word per item.
+pub(super) fn weight(value: &dyn ValueView) -> usize {
+    const WORD: usize = 8;
+    if let Some(scalar) = value.as_scalar() {
+        WORD + scalar.to_kstr().len()
+    } else if let Some(array) = value.as_array() {
+        array
+            .values()
+            .fold(WORD, |sum, item| sum.saturating_add(weight(item)))
+    } else if let Some(object) = value.as_object() {
+        object.iter().fold(WORD, |sum, (key, item)| {
+            sum.saturating_add(key.len()).saturating_add(weight(item))
+        })
+    } else {
+        WORD
+    }
+}
+
+/// How deeply blocks (`if`, `for`, …) and `[…]` indexes may nest in a template. Liquid's
+/// parser and renderer recurse per level, and a 64 KiB template could nest thousands of
+/// levels: enough to overflow a thread's stack, which aborts the process.
+pub const MAX_NESTING: usize = 32;
+
+const BLOCK_TAGS: &[&str] = &[
+    "if",
+    "unless",
+    "for",
+    "case",
+    "capture",
+    "comment",
+    "raw",
+    "tablerow",
+    "ifchanged",
+];
+
+/// Refuses a template nested deeper than [`MAX_NESTING`], before the parser sees it.
+pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
+    let too_deep = || format!("the template nests deeper than {MAX_NESTING} levels");
+    let mut depth = 0_usize;
+    let mut rest = source;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        let close = match rest.as_bytes().first() {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => continue,
+        };
+        let Some(end) = rest.find(close) else { break };
+        let inner = &rest[1..end];
+        rest = &rest[end + 2..];
+        let mut brackets = 0_usize;
+        for c in inner.chars() {
+            match c {
+                '[' => brackets += 1,
+                ']' => brackets = brackets.saturating_sub(1),
+                _ => {}
+            }
+            if brackets > MAX_NESTING {
+                return Err(too_deep());
+            }
+        }
+        if close == "}}" {
+            continue;
+        }
+        let name = inner
+            .trim_start_matches('-')
+            .trim_start()
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or_default();
+        if name == "raw" {
+            // Its content is text, not tags.
+            match rest.find("endraw") {
+                Some(i) => rest = &rest[i..],
+                None => break,
+            }
+        } else if BLOCK_TAGS.contains(&name) {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(too_deep());
+            }
+        } else if name.starts_with("end") {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
+}
+
+/// The Liquid parser every webhook template is parsed with.
+pub(super) fn parser() -> Result<liquid::Parser> {
+    let filters: Vec<Box<dyn ParseFilter>> = vec![
+        Box::new(stdlib::Abs),
+        Box::new(stdlib::Append),
+        Box::new(stdlib::AtLeast),
+        Box::new(stdlib::AtMost),
+        Box::new(stdlib::Capitalize),
+        Box::new(stdlib::Ceil),
+        Box::new(stdlib::Compact),
+        Box::new(stdlib::Concat),
+        Box::new(stdlib::Date),
+        Box::new(stdlib::Default),
+        Box::new(stdlib::DividedBy),
+        Box::new(stdlib::Downcase),
+        Box::new(stdlib::Escape),
+        Box::new(stdlib::EscapeOnce),
+        Box::new(stdlib::First),
+        Box::new(stdlib::Floor),
+        Box::new(stdlib::Join),
+        Box::new(stdlib::Last),
+        Box::new(stdlib::Lstrip),
+        Box::new(stdlib::Map),
+        Box::new(stdlib::Minus),
+        Box::new(stdlib::Modulo),
+        Box::new(stdlib::NewlineToBr),
+        Box::new(stdlib::Plus),
+        Box::new(stdlib::Prepend),
+        Box::new(stdlib::Remove),
+        Box::new(stdlib::RemoveFirst),
+        Box::new(stdlib::Replace),
+        Box::new(stdlib::ReplaceFirst),
+        Box::new(stdlib::Reverse),
+        Box::new(stdlib::Round),
+        Box::new(stdlib::Rstrip),
+        Box::new(stdlib::Size),
+        Box::new(stdlib::Slice),
+        Box::new(stdlib::Sort),
+        Box::new(stdlib::SortNatural),
+        Box::new(stdlib::Split),
+        Box::new(stdlib::Strip),
+        Box::new(stdlib::StripHtml),
+        Box::new(stdlib::StripNewlines),
+        Box::new(stdlib::Times),
+        Box::new(stdlib::Truncate),
+        Box::new(stdlib::TruncateWords),
+        Box::new(stdlib::Uniq),
+        Box::new(stdlib::Upcase),
+        Box::new(stdlib::UrlDecode),
+        Box::new(stdlib::UrlEncode),
+        Box::new(stdlib::Where),
+    ];
+    let builder = liquid::ParserBuilder::new()
+        .tag(AssignTag)
+        .tag(stdlib::BreakTag)
+        .tag(stdlib::ContinueTag)
+        .tag(stdlib::CycleTag)
+        .tag(stdlib::IncrementTag)
+        .tag(stdlib::DecrementTag)
+        .block(stdlib::RawBlock)
+        .block(stdlib::IfBlock)
+        .block(stdlib::UnlessBlock)
+        .block(stdlib::CommentBlock)
+        .block(stdlib::CaseBlock)
+        .block(ForBlock)
+        .block(CaptureBlock);
+    filters
+        .into_iter()
+        .fold(builder, |builder, filter| builder.filter(Metered(filter)))
+        .build()
+}
+
+// ---- filters ----
+
+/// A standard filter with its output capped and charged, and the filters that multiply
+/// their input checked before they run.
+#[derive(Clone)]
+struct Metered(Box<dyn ParseFilter>);
+
+impl ParseFilter for Metered {
+    fn parse(&self, arguments: FilterArguments<'_>) -> Result<Box<dyn Filter>> {
+        let positional: Vec<Expression> = arguments.positional.collect();
+        let inner = self.0.parse(FilterArguments {
+            positional: Box::new(positional.clone().into_iter()),
+            keyword: arguments.keyword,
+        })?;
+        Ok(Box::new(MeteredFilter {
+            name: self.0.reflection().name().to_string(),
+            inner,
+            positional,
+        }))
+    }
+
+    fn reflection(&self) -> &dyn FilterReflection {
+        self.0.reflection()
+    }
+}
+
+#[derive(Debug)]
+struct MeteredFilter {
+    name: String,
+    inner: Box<dyn Filter>,
+    positional: Vec<Expression>,
+}
+
+impl fmt::Display for MeteredFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl MeteredFilter {
+    /// Positional argument `i` as text, if given.
+    fn text_arg(&self, i: usize, runtime: &dyn Runtime) -> Result<Option<String>> {
+        match self.positional.get(i) {
+            Some(e) => Ok(Some(e.evaluate(runtime)?.to_kstr().to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// What the filter would produce, for the filters whose output can be much larger
+    /// than their input; `None` for the rest.
+    fn predicted_weight(
+        &self,
+        input: &dyn ValueView,
+        runtime: &dyn Runtime,
+    ) -> Result<Option<usize>> {
+        Ok(match self.name.as_str() {
+            "replace" => {
+                let text = input.to_kstr();
+                let search = self.text_arg(0, runtime)?.unwrap_or_default();
+                let with = self.text_arg(1, runtime)?.unwrap_or_default();
+                let hits = if search.is_empty() {
+                    text.chars().count() + 1
+                } else {
+                    text.matches(search.as_str()).count()
+                };
+                Some(
+                    (text.len() - hits * search.len())
+                        .saturating_add(hits.saturating_mul(with.len())),
+                )
+            }
+            "join" => input.as_array().map(|array| {
+                let glue = self
+                    .text_arg(0, runtime)
+                    .ok()
+                    .flatten()
+                    .map_or(1, |g| g.len());
+                weight(input).saturating_add(
+                    usize::try_from(array.size())
+                        .unwrap_or(0)
+                        .saturating_mul(glue),
+                )
+            }),
+            "uniq" => {
+                if input.as_array().is_some_and(|a| a.size() > MAX_UNIQ_ITEMS) {
+                    return Err(Error::with_msg(format!(
+                        "uniq takes at most {MAX_UNIQ_ITEMS} items"
+                    )));
+                }
+                None
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Filter for MeteredFilter {
+    fn evaluate(&self, input: &dyn ValueView, runtime: &dyn Runtime) -> Result<Value> {
+        spend(0, 0)?;
+        let what = || format!("`{}`", self.name);
+        if let Some(predicted) = self.predicted_weight(input, runtime)?
+            && predicted > MAX_VALUE_BYTES
+        {
+            return Err(Error::with_msg(format!(
+                "{} would produce more than {MAX_VALUE_BYTES} bytes",
+                what()
+            )));
+        }
+        let value = self.inner.evaluate(input, runtime)?;
+        produce(weight(&value), &what())?;
+        Ok(value)
+    }
+}
+
+// ---- assign ----
+
+#[derive(Clone, Copy, Debug)]
+struct AssignTag;
+
+impl TagReflection for AssignTag {
+    fn tag(&self) -> &'static str {
+        "assign"
+    }
+    fn description(&self) -> &'static str {
+        "Sets a variable, within the render budget."
+    }
+}
+
+impl ParseTag for AssignTag {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        let name = arguments
+            .expect_next("Identifier expected.")?
+            .expect_identifier()
+            .into_result()?;
+        arguments
+            .expect_next("\"=\" expected.")?
+            .expect_str("=")
+            .into_result_custom_msg("\"=\" expected.")?;
+        let value = arguments
+            .expect_next("A value expected.")?
+            .expect_filter_chain(options)
+            .into_result()?;
+        arguments.expect_nothing()?;
+        Ok(Box::new(Assign {
+            name: KString::from_ref(name),
+            value,
+        }))
+    }
+
+    fn reflection(&self) -> &dyn TagReflection {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Assign {
+    name: KString,
+    value: FilterChain,
+}
+
+impl Renderable for Assign {
+    fn render_to(&self, _: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
+        let value = self.value.evaluate(runtime)?;
+        produce(weight(value.as_view()), &format!("assign {}", self.name))?;
+        runtime.set_global(self.name.clone(), value.into_owned());
+        Ok(())
+    }
+}
+
+// ---- capture ----
+
+#[derive(Clone, Copy, Debug)]
+struct CaptureBlock;
+
+impl BlockReflection for CaptureBlock {
+    fn start_tag(&self) -> &str {
+        "capture"
+    }
+    fn end_tag(&self) -> &str {
+        "endcapture"
+    }
+    fn description(&self) -> &str {
+        "Renders its content into a variable, within the render budget."
+    }
+}
+
+impl ParseBlock for CaptureBlock {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        mut block: TagBlock<'_, '_>,
+        options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        let name = arguments
+            .expect_next("Identifier expected.")?
+            .expect_identifier()
+            .into_result()?;
+        arguments.expect_nothing()?;
+        let body = Template::new(block.parse_all(options)?);
+        block.assert_empty();
+        Ok(Box::new(Capture {
+            name: KString::from_ref(name),
+            body,
+        }))
+    }
+
+    fn reflection(&self) -> &dyn BlockReflection {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Capture {
+    name: KString,
+    body: Template,
+}
+
+/// The buffer of a `capture`: capped, each write charged.
+#[derive(Default)]
+struct CaptureBuffer {
+    bytes: Vec<u8>,
+    refused: Option<Error>,
+}
+
+impl Write for CaptureBuffer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let charged = if self.bytes.len() + data.len() > MAX_VALUE_BYTES {
+            Err(Error::with_msg(format!(
+                "capture would produce more than {MAX_VALUE_BYTES} bytes"
+            )))
+        } else {
+            spend(0, data.len())
+        };
+        if let Err(e) = charged {
+            self.refused = Some(e);
+            return Err(io::Error::other("capture limit"));
+        }
+        self.bytes.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Renderable for Capture {
+    fn render_to(&self, _: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
+        let mut buffer = CaptureBuffer::default();
+        if let Err(e) = self.body.render_to(&mut buffer, runtime) {
+            return Err(buffer.refused.unwrap_or(e));
+        }
+        let text = String::from_utf8(buffer.bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        runtime.set_global(self.name.clone(), Value::scalar(text));
+        Ok(())
+    }
+}
+
+// ---- for ----
+
+#[derive(Clone, Copy, Debug)]
+struct ForBlock;
+
+impl BlockReflection for ForBlock {
+    fn start_tag(&self) -> &str {
+        "for"
+    }
+    fn end_tag(&self) -> &str {
+        "endfor"
+    }
+    fn description(&self) -> &str {
+        "Repeats its content for each item, within the render budget."
+    }
+}
+
+#[derive(Debug)]
+enum Source {
+    Collection(Expression),
+    Range(Expression, Expression),
+}
+
+#[derive(Debug)]
+struct For {
+    var: KString,
+    source: Source,
+    limit: Option<Expression>,
+    offset: Option<Expression>,
+    reversed: bool,
+    body: Template,
+    otherwise: Option<Template>,
+}
+
+fn attribute(arguments: &mut TagTokenIter<'_>) -> Result<Expression> {
+    arguments
+        .expect_next("\":\" expected.")?
+        .expect_str(":")
+        .into_result_custom_msg("\":\" expected.")?;
+    arguments
+        .expect_next("A value expected.")?
+        .expect_value()
+        .into_result()
+}
+
+impl ParseBlock for ForBlock {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        mut block: TagBlock<'_, '_>,
+        options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        let var = arguments
+            .expect_next("Identifier expected.")?
+            .expect_identifier()
+            .into_result()?;
+        arguments
+            .expect_next("\"in\" expected.")?
+            .expect_str("in")
+            .into_result_custom_msg("\"in\" expected.")?;
+        let source = match arguments
+            .expect_next("An array or a range expected.")?
+            .expect_value()
+        {
+            TryMatchToken::Matches(collection) => Source::Collection(collection),
+            TryMatchToken::Fails(token) => match token.expect_range() {
+                TryMatchToken::Matches((start, stop)) => Source::Range(start, stop),
+                TryMatchToken::Fails(token) => return Err(token.raise_error()),
+            },
+        };
+        let (mut limit, mut offset, mut reversed) = (None, None, false);
+        while let Some(token) = arguments.next() {
+            match token.as_str() {
+                "limit" => limit = Some(attribute(&mut arguments)?),
+                "offset" => offset = Some(attribute(&mut arguments)?),
+                "reversed" => reversed = true,
+                _ => {
+                    return Err(
+                        token.raise_custom_error("\"limit\", \"offset\" or \"reversed\" expected.")
+                    );
+                }
+            }
+        }
+        let mut body = Vec::new();
+        let mut otherwise = None;
+        while let Some(element) = block.next()? {
+            match element {
+                BlockElement::Tag(mut tag) if tag.name() == "else" => {
+                    tag.tokens().expect_nothing()?;
+                    otherwise = Some(Template::new(block.parse_all(options)?));
+                    break;
+                }
+                BlockElement::Tag(tag) => body.push(tag.parse(&mut block, options)?),
+                element => body.push(element.parse(&mut block, options)?),
+            }
+        }
+        block.assert_empty();
+        Ok(Box::new(For {
+            var: KString::from_ref(var),
+            source,
+            limit,
+            offset,
+            reversed,
+            body: Template::new(body),
+            otherwise,
+        }))
+    }
+
+    fn reflection(&self) -> &dyn BlockReflection {
+        self
+    }
+}
+
+fn whole_number(expression: &Expression, runtime: &dyn Runtime, what: &str) -> Result<i64> {
+    let value = expression.evaluate(runtime)?;
+    value
+        .as_scalar()
+        .and_then(|s| s.to_integer())
+        .ok_or_else(|| {
+            Error::with_msg(format!(
+                "for: {what} must be a whole number, found {}",
+                value.type_name()
+            ))
+        })
+}
+
+/// `forloop`, as Liquid defines it.
+#[derive(Debug, DeriveValueView, liquid::ObjectView)]
+struct Forloop<'p> {
+    length: i64,
+    parentloop: Option<&'p dyn ValueView>,
+    index0: i64,
+    index: i64,
+    rindex0: i64,
+    rindex: i64,
+    first: bool,
+    last: bool,
+}
+
+impl For {
+    /// Which items of `len` the loop visits: `(skip, take)`.
+    fn window(&self, len: u64, runtime: &dyn Runtime) -> Result<(u64, u64)> {
+        let attr = |e: &Option<Expression>, what| match e {
+            Some(e) => whole_number(e, runtime, what).map(|n| Some(u64::try_from(n).unwrap_or(0))),
+            None => Ok(None),
+        };
+        let skip = attr(&self.offset, "offset")?.unwrap_or(0).min(len);
+        let take = attr(&self.limit, "limit")?
+            .unwrap_or(u64::MAX)
+            .min(len - skip);
+        Ok((skip, take))
+    }
+
+    fn each<'v>(
+        &self,
+        writer: &mut dyn Write,
+        runtime: &dyn Runtime,
+        len: u64,
+        items: impl Iterator<Item = ValueCow<'v>>,
+    ) -> Result<()> {
+        if len == 0 {
+            return match &self.otherwise {
+                Some(otherwise) => otherwise.render_to(writer, runtime),
+                None => Ok(()),
+            };
+        }
+        let length = i64::try_from(len).unwrap_or(i64::MAX);
+        let parent = runtime.try_get(&[ScalarCow::new("forloop")]);
+        let parentloop = parent.as_ref().map(|p| p.as_view());
+        for (i, item) in (0_i64..).zip(items) {
+            spend(1, 0)?;
+            let forloop = Forloop {
+                length,
+                parentloop,
+                index0: i,
+                index: i + 1,
+                rindex0: length - i - 1,
+                rindex: length - i,
+                first: i == 0,
+                last: i == length - 1,
+            };
+            let mut frame = HashMap::<KStringRef<'_>, &dyn ValueView>::with_capacity(2);
+            frame.insert("forloop".into(), &forloop);
+            frame.insert(self.var.as_ref(), &item);
+            let scope = StackFrame::new(runtime, &frame);
+            self.body.render_to(writer, &scope)?;
+            let interrupt = scope.registers().get_mut::<InterruptRegister>().reset();
+            if let Some(Interrupt::Break) = interrupt {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Renderable for For {
+    fn render_to(&self, writer: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
+        match &self.source {
+            Source::Range(start, stop) => {
+                let start = whole_number(start, runtime, "the range start")?;
+                let stop = whole_number(stop, runtime, "the range end")?;
+                let span = (i128::from(stop) - i128::from(start) + 1).max(0);
+                let len = u64::try_from(span).unwrap_or(u64::MAX);
+                let (skip, take) = self.window(len, runtime)?;
+                // In i128: start + skip + take may pass i64::MAX only where the range ends.
+                let first = i128::from(start) + i128::from(skip);
+                let nth = move |i: u64| {
+                    let i = if self.reversed { take - 1 - i } else { i };
+                    let n = i64::try_from(first + i128::from(i)).unwrap_or(i64::MAX);
+                    ValueCow::Owned(Value::scalar(n))
+                };
+                self.each(writer, runtime, take, (0..take).map(nth))
+            }
+            Source::Collection(expression) => {
+                let collection = expression.evaluate(runtime)?;
+                if let Some(array) = collection.as_array() {
+                    let len = u64::try_from(array.size()).unwrap_or(0);
+                    let (skip, take) = self.window(len, runtime)?;
+                    let items = array
+                        .values()
+                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                        .take(usize::try_from(take).unwrap_or(usize::MAX));
+                    if self.reversed {
+                        let items: Vec<_> = items.collect();
+                        self.each(
+                            writer,
+                            runtime,
+                            take,
+                            items.into_iter().rev().map(ValueCow::Borrowed),
+                        )
+                    } else {
+                        self.each(writer, runtime, take, items.map(ValueCow::Borrowed))
+                    }
+                } else if let Some(object) = collection.as_object() {
+                    // Liquid iterates an object as [key, value] pairs.
+                    let len = u64::try_from(object.size()).unwrap_or(0);
+                    let (skip, take) = self.window(len, runtime)?;
+                    let pair = |(key, value): (KStringCow<'_>, &dyn ValueView)| {
+                        ValueCow::Owned(Value::Array(vec![
+                            Value::scalar(key.into_owned()),
+                            value.to_value(),
+                        ]))
+                    };
+                    let items = object
+                        .iter()
+                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                        .take(usize::try_from(take).unwrap_or(usize::MAX));
+                    if self.reversed {
+                        let items: Vec<_> = items.collect();
+                        self.each(writer, runtime, take, items.into_iter().rev().map(pair))
+                    } else {
+                        self.each(writer, runtime, take, items.map(pair))
+                    }
+                } else if collection.is_nil() || collection.is_state() {
+                    self.each(writer, runtime, 0, std::iter::empty())
+                } else {
+                    Err(Error::with_msg(format!(
+                        "for: expected an array, an object or a range, found {}",
+                        collection.type_name()
+                    )))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
