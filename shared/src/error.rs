@@ -53,6 +53,8 @@ impl Problem {
 
 impl From<&FieldError> for Problem {
     fn from(e: &FieldError) -> Self {
-        Problem::new(e.code, e.message.clone(), Some(e.field.clone()))
+        // A body-level error (the body is not an object) names no field.
+        let field = (!e.field.is_empty()).then(|| e.field.clone());
+        Problem::new(e.code, e.message.clone(), field)
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -71,34 +71,50 @@ impl AppState {
     }
 }
 
-/// The registration routes of SPEC §6.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/health", get(api::health))
-        .route(
+/// The OpenAPI document of both API functions (`infra/openapi.yaml`, as JSON; see build.rs).
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// The registration routes of SPEC §6, and `GET /v1/openapi.json`: the one list the
+/// router is built from, so a test can hold it against the OpenAPI document.
+pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/v1/health", get(api::health)),
+        ("/v1/openapi.json", get(openapi)),
+        (
             "/v1/projects/{project}/webhooks",
             post(create_webhook).get(list_webhooks),
-        )
-        .route(
+        ),
+        (
             "/v1/projects/{project}/webhooks/{id}",
             get(get_webhook).patch(patch_webhook).delete(delete_webhook),
-        )
-        .route("/v1/projects/{project}/webhooks/{id}/rotate", post(rotate))
-        .route("/v1/projects/{project}/webhooks/{id}/test", post(test_send))
-        .route(
+        ),
+        ("/v1/projects/{project}/webhooks/{id}/rotate", post(rotate)),
+        ("/v1/projects/{project}/webhooks/{id}/test", post(test_send)),
+        (
             "/v1/projects/{project}/webhooks/{id}/preview",
             post(preview),
-        )
-        .route(
+        ),
+        (
             "/v1/projects/{project}/webhooks/{id}/attempts",
             get(list_attempts),
-        )
-        .route("/v1/projects/{project}/keys", post(create_key))
-        .route("/v1/projects/{project}/keys/{id}", delete(delete_key))
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        ),
+        ("/v1/projects/{project}/keys", post(create_key)),
+        ("/v1/projects/{project}/keys/{id}", delete(delete_key)),
+    ]
+}
+
+pub fn router(state: AppState) -> Router {
+    api::router(routes())
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+        .into_response()
 }
 
 /// Authenticates the caller and checks it may act on `project`.

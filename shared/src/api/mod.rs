@@ -33,6 +33,9 @@ pub enum ApiError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    /// No route has this path (as opposed to an unknown id on a route that exists).
+    #[error("no route matches this path")]
+    NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{0}")]
@@ -62,7 +65,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,6 +85,7 @@ impl ApiError {
             ApiError::Unauthorized => Problem::new("unauthorized", self.to_string(), None),
             ApiError::Forbidden => Problem::new("forbidden", self.to_string(), None),
             ApiError::NotFound => Problem::new("not_found", self.to_string(), None),
+            ApiError::NoRoute => Problem::new("unknown_route", self.to_string(), None),
             ApiError::MethodNotAllowed => {
                 Problem::new("method_not_allowed", self.to_string(), None)
             }
@@ -250,12 +254,16 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// The answer to an unknown route.
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound
-}
-
-/// The answer to a known route with the wrong method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+/// A router of `routes`, answering an unknown route and a known route's wrong method in
+/// the API's error shape.
+pub fn router<S: Clone + Send + Sync + 'static>(
+    routes: Vec<(&'static str, axum::routing::MethodRouter<S>)>,
+) -> axum::Router<S> {
+    routes
+        .into_iter()
+        .fold(axum::Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
