@@ -19,7 +19,7 @@ SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
 	@echo "make test   formatting, clippy, infra lint and every test (installs tools into .venv first)"
-	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash"
+	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash, schemathesis"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
@@ -44,21 +44,21 @@ lint:
 
 # nextest ships with this machine kind; plain cargo test where it is missing. The
 # end-to-end tests start target/debug/hookline-local, so the binaries are built first.
-# The heavy end-to-end cases (binary `heavy`) run in `make test-e2e`.
+# The heavy end-to-end cases (binaries `heavy` and `fuzz`) run in `make test-e2e`.
 unit:
 	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(heavy)'; \
+		cargo nextest run --workspace --locked --no-fail-fast -E 'not (binary(heavy) | binary(fuzz))'; \
 	else \
-		cargo test --workspace --locked --lib --bins --tests -- --skip heavy::; \
+		cargo test --workspace --locked --lib --bins --tests -- --skip heavy:: --skip fuzz::; \
 	fi
 
 test-e2e: setup
 	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy)' --test-threads 1; \
+		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy) | binary(fuzz)' --test-threads 1; \
 	else \
-		cargo test -p hookline-e2e --locked --test heavy -- --test-threads 1; \
+		cargo test -p hookline-e2e --locked --test heavy --test fuzz -- --test-threads 1; \
 	fi
 
 lint-infra: setup

@@ -370,6 +370,7 @@ async fn rotate(
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventRequest {
+    #[serde(default, deserialize_with = "hookline_core::model::optional_object")]
     event: Option<EventInput>,
 }
 

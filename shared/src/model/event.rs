@@ -23,6 +23,7 @@ pub struct EventInput {
     pub event_type: Option<String>,
     pub timestamp: Option<String>,
     pub data: Option<Value>,
+    #[serde(default, deserialize_with = "super::object_only::optional")]
     pub user: Option<User>,
     pub deliver_at: Option<String>,
 }
@@ -128,6 +129,17 @@ mod tests {
 
     fn parse(json: &str) -> Result<Event, FieldError> {
         Event::from_input(decode_json(json.as_bytes())?, 1_000_000, || "ev_gen".into())
+    }
+
+    #[test]
+    fn a_user_given_as_an_array_is_refused() {
+        let err =
+            crate::model::decode_json::<EventInput>(br#"{"type": "a", "user": [null, null]}"#)
+                .unwrap_err();
+        assert_eq!((err.code, err.field.as_str()), ("invalid_field", "user"));
+        let input =
+            crate::model::decode_json::<EventInput>(br#"{"type": "a", "user": null}"#).unwrap();
+        assert!(input.user.is_none());
     }
 
     #[test]

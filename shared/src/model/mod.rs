@@ -14,6 +14,7 @@ pub use webhook::{
 };
 
 use crate::error::FieldError;
+pub use object_only::optional as optional_object;
 
 /// Decodes a JSON request body into `T`, naming the offending field on a type error.
 /// Every body is a JSON object: serde would otherwise read an array as a struct's fields
@@ -48,6 +49,70 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fi
         )
     })?;
     Ok(value)
+}
+
+/// serde's derive reads a struct, and an internally tagged enum, from a JSON array too
+/// (by position, or with the tag first), so `"user": [null, null]` would pass for a user.
+/// Request bodies take JSON objects only: nested struct and enum fields deserialize through
+/// these (`#[serde(default, deserialize_with = "…")]`).
+pub(crate) mod object_only {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+
+    struct ObjectVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
+    /// `T`, from an object only.
+    pub struct Object<T>(pub T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(ObjectVisitor(PhantomData)).map(Object)
+        }
+    }
+
+    /// An optional `T`: absent or `null` is `None`, an object is `Some`.
+    pub fn optional<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Ok(Option::<Object<T>>::deserialize(d)?.map(|Object(t)| t))
+    }
+
+    /// Like [`optional`], telling an explicit `null` (`Some(None)`) from absence (`None`,
+    /// through `#[serde(default)]`).
+    pub fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        optional(d).map(Some)
+    }
+
+    /// An optional map whose values are objects.
+    pub fn optional_map<'de, D, T>(
+        d: D,
+    ) -> Result<Option<std::collections::BTreeMap<String, T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        let map = Option::<std::collections::BTreeMap<String, Object<T>>>::deserialize(d)?;
+        Ok(map.map(|m| m.into_iter().map(|(k, Object(v))| (k, v)).collect()))
+    }
 }
 
 /// serde_json appends " at line L column C" to data errors; the field path says more.

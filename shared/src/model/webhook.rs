@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::check_text;
+use super::{check_text, object_only};
 use crate::clock::{self, Millis};
 use crate::error::FieldError;
 
@@ -84,7 +84,11 @@ fn default_raw_content_type() -> String {
 pub struct LocaleVariant {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::optional"
+    )]
     pub body: Option<BodyTemplate>,
 }
 
@@ -157,13 +161,15 @@ pub struct WebhookInput {
     pub method: Option<HttpMethod>,
     pub headers: Option<BTreeMap<String, String>>,
     /// `Some(None)` is an explicit `null`: back to the standard envelope.
-    #[serde(default, deserialize_with = "explicit_null")]
+    #[serde(default, deserialize_with = "object_only::explicit_null")]
     pub body: Option<Option<BodyTemplate>>,
+    #[serde(default, deserialize_with = "object_only::optional_map")]
     pub locales: Option<BTreeMap<String, LocaleVariant>>,
     #[serde(default, deserialize_with = "explicit_null")]
     pub default_locale: Option<Option<String>>,
     pub events: Option<Vec<String>>,
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "object_only::optional")]
     pub auth: Option<AuthInput>,
     pub timeout_seconds: Option<u32>,
     // Read-only fields of the response, ignored on input.
@@ -909,6 +915,49 @@ mod tests {
         let err = decode_json::<WebhookInput>(br#"["n", "https://example.com"]"#).unwrap_err();
         assert_eq!((err.code, err.field.as_str()), ("invalid_field", ""));
         assert!(err.message.contains("JSON object"));
+    }
+
+    #[test]
+    fn nested_objects_given_as_arrays_are_refused_with_their_path() {
+        // serde's derive would read each of these by position (or with the tag first).
+        for (field, value, path) in [
+            ("auth", serde_json::json!(["none"]), "auth"),
+            ("body", serde_json::json!(["raw", "x"]), "body"),
+            (
+                "locales",
+                serde_json::json!({"ko": ["https://example.com/"]}),
+                "locales.ko",
+            ),
+            (
+                "locales",
+                serde_json::json!({"ko": {"body": ["raw", "x"]}}),
+                "locales.ko.body",
+            ),
+        ] {
+            let json = with(field, value);
+            let err = decode_json::<WebhookInput>(json.as_bytes()).unwrap_err();
+            assert_eq!(
+                (err.code, err.field.as_str()),
+                ("invalid_field", path),
+                "{json}"
+            );
+            assert!(
+                err.message.contains("expected a JSON object"),
+                "{}",
+                err.message
+            );
+        }
+        // null still means absent (or, for body, the standard envelope).
+        let input =
+            decode_json::<WebhookInput>(br#"{"auth": null, "body": null, "locales": null}"#)
+                .unwrap();
+        assert!(input.auth.is_none() && input.locales.is_none());
+        assert_eq!(input.body, Some(None));
+        let input = decode_json::<WebhookInput>(
+            br#"{"locales": {"ko": {"body": {"type": "raw", "template": "x"}}}}"#,
+        )
+        .unwrap();
+        assert!(input.locales.unwrap()["ko"].body.is_some());
     }
 
     #[test]
