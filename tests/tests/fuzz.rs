@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)] // an integration test file: every function here is test code
+#![allow(clippy::unwrap_used, clippy::panic)] // an integration test file: every function here is test code
 //! schemathesis against the running local stack (emulator + `hookline-local`), driven by
 //! infra/openapi.yaml as served at `GET /v1/openapi.json`: once with the admin key (any
 //! project), once with a project key (its own project). Every phase runs — the
