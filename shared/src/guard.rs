@@ -27,6 +27,10 @@ pub enum TargetError {
     Port(u16),
     #[error("the URL has no host")]
     NoHost,
+    #[error(
+        "{0} is an internationalised (IDN or punycode) host name, which webhooks may not target: it can pass for another host"
+    )]
+    InternationalHost(String),
     #[error("{host} is a {reason} address, which webhooks may not target")]
     Internal { host: String, reason: &'static str },
 }
@@ -117,6 +121,16 @@ pub fn check_url(raw: &str, policy: TargetPolicy) -> Result<Url, TargetError> {
         return Err(TargetError::Credentials);
     }
     let host = url.host().ok_or(TargetError::NoHost)?;
+    // `Url` has already turned a Unicode name into punycode: one check covers both.
+    if let Host::Domain(name) = host
+        && name.split('.').any(|label| {
+            label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+        })
+    {
+        return Err(TargetError::InternationalHost(name.to_string()));
+    }
     if policy.allow_private {
         return Ok(url);
     }
@@ -288,7 +302,8 @@ mod tests {
             "https://[2606:2800:220:1:248:1893:25c8:1946]/",
             "https://[::ffff:93.184.216.34]/",
             "https://[64:ff9b::5db8:d822]/",
-            "https://xn--bcher-kva.example/",
+            "https://xn.example/",
+            "https://a-xn--b.example/",
         ] {
             assert!(check_url(url, STRICT).is_ok(), "{url} was refused");
         }
@@ -303,6 +318,25 @@ mod tests {
         assert!(check_url("http://localhost:3001/", dev).is_ok());
         assert!(check_url("file:///etc/passwd", dev).is_err());
         assert!(check_url("http://u:p@127.0.0.1/", dev).is_err());
+        assert!(check_url("http://bücher.localhost:3001/", dev).is_err());
+    }
+
+    #[test]
+    fn internationalised_host_names_are_refused_in_either_spelling() {
+        for (url, host) in [
+            ("https://bücher.example/", "xn--bcher-kva.example"),
+            ("https://xn--bcher-kva.example/", "xn--bcher-kva.example"),
+            ("https://XN--BCHER-KVA.example/", "xn--bcher-kva.example"),
+            ("https://api.xn--80ak6aa92e.com/", "api.xn--80ak6aa92e.com"),
+            // Cyrillic "а" in a name that reads "apple".
+            ("https://аpple.com/", "xn--pple-43d.com"),
+        ] {
+            assert_eq!(
+                check_url(url, STRICT),
+                Err(TargetError::InternationalHost(host.to_string())),
+                "{url}"
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fi
     {
         return Err(FieldError::invalid("", "the body must be a JSON object"));
     }
+    if let Some(path) = duplicate_key::find(bytes) {
+        return Err(FieldError::invalid(
+            path,
+            "is given twice in one JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -112,6 +118,128 @@ pub(crate) mod object_only {
     {
         let map = Option::<std::collections::BTreeMap<String, Object<T>>>::deserialize(d)?;
         Ok(map.map(|m| m.into_iter().map(|(k, Object(v))| (k, v)).collect()))
+    }
+}
+
+/// serde keeps the last of a map's duplicated keys (and refuses them only for a struct's
+/// fields), so `{"headers": {"X-A": "1", "X-A": "2"}}` would pass with one of them. A key
+/// given twice is ambiguous, and readers that keep the first would see another request:
+/// request bodies may not have one anywhere.
+mod duplicate_key {
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    enum Segment {
+        Key(String),
+        Index(usize),
+    }
+
+    /// Walks a document; on a duplicated key, leaves the path in `found` and stops.
+    struct Walk<'a> {
+        path: &'a RefCell<Vec<Segment>>,
+        found: &'a RefCell<Option<String>>,
+    }
+
+    impl Walk<'_> {
+        fn child(&self) -> Walk<'_> {
+            Walk {
+                path: self.path,
+                found: self.found,
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E: Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            loop {
+                self.path.borrow_mut().push(Segment::Index(i));
+                let more = seq.next_element_seed(self.child())?.is_some();
+                self.path.borrow_mut().pop();
+                if !more {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let duplicate = seen.contains(&key);
+                self.path.borrow_mut().push(Segment::Key(key.clone()));
+                if duplicate {
+                    *self.found.borrow_mut() = Some(render(&self.path.borrow()));
+                    return Err(A::Error::custom("duplicate key"));
+                }
+                map.next_value_seed(self.child())?;
+                self.path.borrow_mut().pop();
+                seen.insert(key);
+            }
+            Ok(())
+        }
+    }
+
+    /// `a.b[2].c`, as serde_path_to_error names fields.
+    fn render(path: &[Segment]) -> String {
+        let mut out = String::new();
+        for segment in path {
+            match segment {
+                Segment::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+
+    /// The path of the first key given twice in one object, if any. A document that does
+    /// not parse has none here; the decoder reports it.
+    pub fn find(bytes: &[u8]) -> Option<String> {
+        let path = RefCell::new(Vec::new());
+        let found = RefCell::new(None);
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let _ = Walk {
+            path: &path,
+            found: &found,
+        }
+        .deserialize(&mut de);
+        found.into_inner()
     }
 }
 

@@ -961,6 +961,36 @@ mod tests {
     }
 
     #[test]
+    fn a_key_given_twice_is_refused_wherever_it_is() {
+        for (json, path) in [
+            (r#"{"name": "a", "name": "b"}"#, "name"),
+            (r#"{"headers": {"X-A": "1", "X-A": "2"}}"#, "headers.X-A"),
+            (
+                r#"{"auth": {"type": "jwt", "secret": "s", "claims": {"sub": 1, "sub": 2}}}"#,
+                "auth.claims.sub",
+            ),
+            (
+                r#"{"locales": {"ko": {"url": "u"}, "ko": {"url": "v"}}}"#,
+                "locales.ko",
+            ),
+            (r#"{"events": [{"a": 1}, {"b": 1, "b": 2}]}"#, "events[1].b"),
+        ] {
+            let err = decode_json::<WebhookInput>(json.as_bytes()).unwrap_err();
+            assert_eq!(
+                (err.code, err.field.as_str()),
+                ("invalid_field", path),
+                "{json}"
+            );
+        }
+        // The same key in sibling objects is not a duplicate.
+        let input = decode_json::<WebhookInput>(
+            br#"{"locales": {"ko": {"url": "u"}, "en": {"url": "v"}}, "headers": {"url": "x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(input.locales.unwrap().len(), 2);
+    }
+
+    #[test]
     fn patch_keeps_absent_fields_and_revalidates() {
         let spec = create(&base().to_string()).unwrap();
         let patched = spec
