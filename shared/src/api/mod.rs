@@ -266,4 +266,34 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         })
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(refuse_oversized))
+}
+
+/// How much of a declared-oversized body is read (and dropped) before answering 413.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Answers a body declared larger than [`MAX_REQUEST_BYTES`] with 413 before any handler
+/// runs. The body is read and dropped first (up to [`DRAIN_LIMIT`]): a server that
+/// answers and closes while the client is still sending makes the client see a
+/// connection reset instead of the answer. On Lambda the body has already arrived whole.
+async fn refuse_oversized(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_REQUEST_BYTES as u64 => {
+            if length <= DRAIN_LIMIT {
+                use futures_util::StreamExt;
+                let mut body = request.into_body().into_data_stream();
+                while let Some(Ok(_)) = body.next().await {}
+            }
+            ApiError::TooLarge.into_response()
+        }
+        _ => next.run(request).await,
+    }
 }

@@ -26,11 +26,24 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fi
     {
         return Err(FieldError::invalid("", "the body must be a JSON object"));
     }
-    if let Some(path) = duplicate_key::find(bytes) {
-        return Err(FieldError::invalid(
-            path,
-            "is given twice in one JSON object",
-        ));
+    // One walk over the whole document finds duplicated keys, and syntax errors (nesting
+    // deeper than 128 levels among them) wherever they are, even under a field of the
+    // wrong type that the typed decoding below would stop at.
+    match duplicate_key::find(bytes) {
+        Ok(()) => {}
+        Err(duplicate_key::Found::Duplicate(path)) => {
+            return Err(FieldError::invalid(
+                path,
+                "is given twice in one JSON object",
+            ));
+        }
+        Err(duplicate_key::Found::Malformed(e)) => {
+            return Err(FieldError::new(
+                "malformed_json",
+                "",
+                format!("the body is not valid JSON: {e}"),
+            ));
+        }
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -228,18 +241,29 @@ mod duplicate_key {
         out
     }
 
-    /// The path of the first key given twice in one object, if any. A document that does
-    /// not parse has none here; the decoder reports it.
-    pub fn find(bytes: &[u8]) -> Option<String> {
+    /// What stopped the walk.
+    pub enum Found {
+        /// The path of the first key given twice in one object.
+        Duplicate(String),
+        /// The document does not parse (or nests too deep).
+        Malformed(serde_json::Error),
+    }
+
+    pub fn find(bytes: &[u8]) -> Result<(), Found> {
         let path = RefCell::new(Vec::new());
         let found = RefCell::new(None);
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let _ = Walk {
+        let walked = Walk {
             path: &path,
             found: &found,
         }
-        .deserialize(&mut de);
-        found.into_inner()
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+        match (walked, found.into_inner()) {
+            (_, Some(path)) => Err(Found::Duplicate(path)),
+            (Err(e), None) if e.is_syntax() || e.is_eof() => Err(Found::Malformed(e)),
+            _ => Ok(()),
+        }
     }
 }
 
