@@ -59,6 +59,25 @@ pub struct Event {
     pub deliver_at: Option<Millis>,
 }
 
+/// An event id is a path segment of `GET /events/{id}`, so it is URL-safe as it stands:
+/// 1–256 of `A-Z a-z 0-9 . _ - :`, starting with a letter or digit (so never `.` or `..`,
+/// and nothing a client must percent-encode, which clients get wrong).
+fn check_event_id(id: &str) -> Result<(), FieldError> {
+    let ok = id.len() <= 256
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::invalid(
+            "id",
+            "an event id is 1 to 256 of A-Z, a-z, 0-9, '.', '_', '-', ':', starting with a letter or digit",
+        ))
+    }
+}
+
 impl Event {
     /// Validates a posted event; `new_id` supplies an id when the client gave none.
     pub fn from_input(
@@ -72,7 +91,7 @@ impl Event {
         check_event_type("type", &event_type)?;
         let id = match input.id {
             Some(id) => {
-                check_text("id", &id, 256)?;
+                check_event_id(&id)?;
                 id
             }
             None => new_id(),
@@ -129,6 +148,38 @@ mod tests {
 
     fn parse(json: &str) -> Result<Event, FieldError> {
         Event::from_input(decode_json(json.as_bytes())?, 1_000_000, || "ev_gen".into())
+    }
+
+    #[test]
+    fn event_ids_are_url_safe_as_they_stand() {
+        let parse = |id: &str| {
+            Event::from_input(
+                EventInput {
+                    id: Some(id.to_string()),
+                    event_type: Some("a".into()),
+                    ..EventInput::default()
+                },
+                0,
+                || unreachable!(),
+            )
+        };
+        for ok in ["evt_1", "order:42:created", "5f0c-9a.b", &"x".repeat(256)] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "-x",
+            "%F2%9E",
+            "a/b",
+            "a b",
+            "a?b",
+            "é",
+            &"x".repeat(257),
+        ] {
+            assert_eq!(parse(bad).unwrap_err().field, "id", "{bad}");
+        }
     }
 
     #[test]
