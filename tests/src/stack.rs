@@ -150,13 +150,25 @@ impl Stack {
         key: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let body = body.map(|b| serde_json::to_vec(&b).expect("JSON"));
+        self.call_bytes(method, path, key, body).await
+    }
+
+    /// Like [`Stack::call`], with the body as raw bytes sent as JSON (malformed on purpose).
+    pub async fn call_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self
             .http
             .request(method, format!("{}{}", self.url, path))
             .bearer_auth(key);
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.header("content-type", "application/json").body(b);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();

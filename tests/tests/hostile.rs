@@ -17,23 +17,11 @@ async fn stack() -> Stack {
     Stack::start(&[("HOOKLINE_ALLOW_PRIVATE_TARGETS", "false")]).await
 }
 
-/// Sends raw bytes as a JSON body; returns (status, body as JSON or Null).
+/// Sends raw bytes as a JSON body with the admin key.
 async fn raw(stack: &Stack, method: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let response = stack
-        .http
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", stack.url),
-        )
-        .bearer_auth(hookline_e2e::stack::ADMIN_KEY)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
+    stack
+        .call_bytes(method, path, hookline_e2e::stack::ADMIN_KEY, Some(body))
         .await
-        .unwrap_or_else(|e| panic!("{method} {path}: no response: {e}"));
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// Asserts the error shape of SPEC §6 with this status and code (and field, if given).

@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::check_text;
-use super::webhook::check_event_type;
+use super::webhook::{check_event_type, is_name_byte};
 use crate::clock::{self, DAY, Millis};
 use crate::error::FieldError;
 
@@ -65,9 +65,7 @@ pub struct Event {
 fn check_event_id(id: &str) -> Result<(), FieldError> {
     let ok = id.len() <= 256
         && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
+        && id.bytes().all(is_name_byte);
     if ok {
         Ok(())
     } else {

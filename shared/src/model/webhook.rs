@@ -540,13 +540,15 @@ fn check_locale_tag(field: &str, tag: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A byte of an event type or event id: `A-Z a-z 0-9 . _ - :`.
+pub(crate) fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._-:".contains(&b)
+}
+
 /// An event type name: 1–256 of `A-Z a-z 0-9 . _ - :`, or `*` for every type.
 pub(crate) fn check_event_type(field: &str, name: &str) -> Result<(), FieldError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_EVENT_TYPE_BYTES
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
+    let ok =
+        !name.is_empty() && name.len() <= MAX_EVENT_TYPE_BYTES && name.bytes().all(is_name_byte);
     if ok {
         Ok(())
     } else {

@@ -26,9 +26,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use liquid::ValueView as DeriveValueView;
-use liquid_core::model::{
-    KString, KStringCow, KStringRef, ObjectView, ScalarCow, Value, ValueCow, ValueView,
-};
+use liquid_core::model::{KString, KStringRef, ObjectView, ScalarCow, Value, ValueCow, ValueView};
 use liquid_core::parser::{BlockElement, FilterArguments, FilterChain, TryMatchToken};
 use liquid_core::runtime::{Interrupt, InterruptRegister, StackFrame};
 use liquid_core::{
@@ -295,8 +293,16 @@ impl ParseFilter for Metered {
             positional: Box::new(positional.clone().into_iter()),
             keyword: arguments.keyword,
         })?;
+        let name = self.0.reflection().name().to_string();
+        let check = match name.as_str() {
+            "replace" => Check::Replace,
+            "join" => Check::Join,
+            "uniq" => Check::Uniq,
+            _ => Check::Output,
+        };
         Ok(Box::new(MeteredFilter {
-            name: self.0.reflection().name().to_string(),
+            name,
+            check,
             inner,
             positional,
         }))
@@ -307,9 +313,23 @@ impl ParseFilter for Metered {
     }
 }
 
+/// What a filter is checked for before it runs (all are checked for what they produce).
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// `replace`: hits × replacement can dwarf the input.
+    Replace,
+    /// `join`: items × glue can dwarf the input.
+    Join,
+    /// `uniq`: compares every pair.
+    Uniq,
+    Output,
+}
+
 #[derive(Debug)]
 struct MeteredFilter {
+    /// For messages.
     name: String,
+    check: Check,
     inner: Box<dyn Filter>,
     positional: Vec<Expression>,
 }
@@ -336,8 +356,8 @@ impl MeteredFilter {
         input: &dyn ValueView,
         runtime: &dyn Runtime,
     ) -> Result<Option<usize>> {
-        Ok(match self.name.as_str() {
-            "replace" => {
+        Ok(match self.check {
+            Check::Replace => {
                 let text = input.to_kstr();
                 let search = self.text_arg(0, runtime)?.unwrap_or_default();
                 let with = self.text_arg(1, runtime)?.unwrap_or_default();
@@ -351,19 +371,15 @@ impl MeteredFilter {
                         .saturating_add(hits.saturating_mul(with.len())),
                 )
             }
-            "join" => input.as_array().map(|array| {
-                let glue = self
-                    .text_arg(0, runtime)
-                    .ok()
-                    .flatten()
-                    .map_or(1, |g| g.len());
-                weight(input).saturating_add(
-                    usize::try_from(array.size())
-                        .unwrap_or(0)
-                        .saturating_mul(glue),
-                )
-            }),
-            "uniq" => {
+            Check::Join => match input.as_array() {
+                Some(array) => {
+                    let glue = self.text_arg(0, runtime)?.map_or(1, |g| g.len());
+                    let items = usize::try_from(array.size()).unwrap_or(0);
+                    Some(weight(input).saturating_add(items.saturating_mul(glue)))
+                }
+                None => None,
+            },
+            Check::Uniq => {
                 if input.as_array().is_some_and(|a| a.size() > MAX_UNIQ_ITEMS) {
                     return Err(Error::with_msg(format!(
                         "uniq takes at most {MAX_UNIQ_ITEMS} items"
@@ -371,7 +387,7 @@ impl MeteredFilter {
                 }
                 None
             }
-            _ => None,
+            Check::Output => None,
         })
     }
 }
@@ -695,6 +711,27 @@ impl For {
         Ok((skip, take))
     }
 
+    /// [`For::each`] over the `offset`/`limit` window of a collection's `len` items,
+    /// reversed if asked (collecting only the window).
+    fn each_in_window<'v>(
+        &self,
+        writer: &mut dyn Write,
+        runtime: &dyn Runtime,
+        len: u64,
+        items: impl Iterator<Item = ValueCow<'v>>,
+    ) -> Result<()> {
+        let (skip, take) = self.window(len, runtime)?;
+        let items = items
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(usize::try_from(take).unwrap_or(usize::MAX));
+        if self.reversed {
+            let window: Vec<_> = items.collect();
+            self.each(writer, runtime, take, window.into_iter().rev())
+        } else {
+            self.each(writer, runtime, take, items)
+        }
+    }
+
     fn each<'v>(
         &self,
         writer: &mut dyn Write,
@@ -759,42 +796,18 @@ impl Renderable for For {
                 let collection = expression.evaluate(runtime)?;
                 if let Some(array) = collection.as_array() {
                     let len = u64::try_from(array.size()).unwrap_or(0);
-                    let (skip, take) = self.window(len, runtime)?;
-                    let items = array
-                        .values()
-                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-                        .take(usize::try_from(take).unwrap_or(usize::MAX));
-                    if self.reversed {
-                        let items: Vec<_> = items.collect();
-                        self.each(
-                            writer,
-                            runtime,
-                            take,
-                            items.into_iter().rev().map(ValueCow::Borrowed),
-                        )
-                    } else {
-                        self.each(writer, runtime, take, items.map(ValueCow::Borrowed))
-                    }
+                    let items = array.values().map(ValueCow::Borrowed);
+                    self.each_in_window(writer, runtime, len, items)
                 } else if let Some(object) = collection.as_object() {
                     // Liquid iterates an object as [key, value] pairs.
                     let len = u64::try_from(object.size()).unwrap_or(0);
-                    let (skip, take) = self.window(len, runtime)?;
-                    let pair = |(key, value): (KStringCow<'_>, &dyn ValueView)| {
+                    let pairs = object.iter().map(|(key, value)| {
                         ValueCow::Owned(Value::Array(vec![
                             Value::scalar(key.into_owned()),
                             value.to_value(),
                         ]))
-                    };
-                    let items = object
-                        .iter()
-                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-                        .take(usize::try_from(take).unwrap_or(usize::MAX));
-                    if self.reversed {
-                        let items: Vec<_> = items.collect();
-                        self.each(writer, runtime, take, items.into_iter().rev().map(pair))
-                    } else {
-                        self.each(writer, runtime, take, items.map(pair))
-                    }
+                    });
+                    self.each_in_window(writer, runtime, len, pairs)
                 } else if collection.is_nil() || collection.is_state() {
                     self.each(writer, runtime, 0, std::iter::empty())
                 } else {
