@@ -10,42 +10,47 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use liquid_core::model::{
-    ArrayView, DisplayCow, KStringCow, ObjectView, Scalar, ScalarCow, State, Value, ValueView,
+    ArrayView, DisplayCow, KString, KStringCow, ObjectView, ScalarCow, State, Value, ValueView,
 };
 
-static NIL: Node = Node::Nil;
-static EMPTY: Object = Object(BTreeMap::new());
+static NIL: Node<'static> = Node::Nil;
+static EMPTY: Object<'static> = Object(BTreeMap::new());
 
-/// A context value.
+/// A context value. Strings and keys borrow from the event: building the context of a
+/// render copies no text.
 #[derive(Debug, Clone)]
-pub(crate) enum Node {
+pub(crate) enum Node<'a> {
     Nil,
-    Scalar(Scalar),
-    Array(Array),
-    Object(Object),
+    Scalar(ScalarCow<'a>),
+    Array(Array<'a>),
+    Object(Object<'a>),
 }
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Array(pub Vec<Node>);
+pub(crate) struct Array<'a>(pub Vec<Node<'a>>);
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Object(pub BTreeMap<String, Node>);
+pub(crate) struct Object<'a>(pub BTreeMap<&'a str, Node<'a>>);
 
-impl Node {
-    pub(crate) fn str(s: &str) -> Node {
-        Node::Scalar(Scalar::new(s.to_string()))
+impl<'a> Node<'a> {
+    pub(crate) fn str(s: &'a str) -> Node<'a> {
+        Node::Scalar(ScalarCow::new(s))
+    }
+
+    pub(crate) fn string(s: String) -> Node<'a> {
+        Node::Scalar(ScalarCow::new(s))
     }
 }
 
-impl From<&serde_json::Value> for Node {
-    fn from(v: &serde_json::Value) -> Node {
+impl<'a> From<&'a serde_json::Value> for Node<'a> {
+    fn from(v: &'a serde_json::Value) -> Node<'a> {
         use serde_json::Value as J;
         match v {
             J::Null => Node::Nil,
-            J::Bool(b) => Node::Scalar(Scalar::new(*b)),
+            J::Bool(b) => Node::Scalar(ScalarCow::new(*b)),
             J::Number(n) => match n.as_i64() {
-                Some(i) => Node::Scalar(Scalar::new(i)),
-                None => Node::Scalar(Scalar::new(n.as_f64().unwrap_or(0.0))),
+                Some(i) => Node::Scalar(ScalarCow::new(i)),
+                None => Node::Scalar(ScalarCow::new(n.as_f64().unwrap_or(0.0))),
             },
             J::String(s) => Node::str(s),
             J::Array(items) => Node::Array(Array(items.iter().map(Node::from).collect())),
@@ -54,11 +59,11 @@ impl From<&serde_json::Value> for Node {
     }
 }
 
-impl From<&serde_json::Map<String, serde_json::Value>> for Object {
-    fn from(map: &serde_json::Map<String, serde_json::Value>) -> Object {
+impl<'a> From<&'a serde_json::Map<String, serde_json::Value>> for Object<'a> {
+    fn from(map: &'a serde_json::Map<String, serde_json::Value>) -> Object<'a> {
         Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), Node::from(v)))
+                .map(|(k, v)| (k.as_str(), Node::from(v)))
                 .collect(),
         )
     }
@@ -81,7 +86,7 @@ impl fmt::Display for Sourced {
     }
 }
 
-impl ValueView for Node {
+impl ValueView for Node<'_> {
     fn as_debug(&self) -> &dyn fmt::Debug {
         self
     }
@@ -133,7 +138,7 @@ impl ValueView for Node {
     fn to_value(&self) -> Value {
         match self {
             Node::Nil => Value::Nil,
-            Node::Scalar(s) => Value::Scalar(s.clone()),
+            Node::Scalar(s) => Value::Scalar(s.clone().into_owned()),
             Node::Array(a) => a.to_value(),
             Node::Object(o) => o.to_value(),
         }
@@ -167,7 +172,7 @@ impl ValueView for Node {
     }
 }
 
-impl ValueView for Array {
+impl ValueView for Array<'_> {
     fn as_debug(&self) -> &dyn fmt::Debug {
         self
     }
@@ -197,7 +202,7 @@ impl ValueView for Array {
     }
 }
 
-impl ArrayView for Array {
+impl ArrayView for Array<'_> {
     fn as_value(&self) -> &dyn ValueView {
         self
     }
@@ -218,8 +223,8 @@ impl ArrayView for Array {
     }
 }
 
-impl Array {
-    fn index(&self, index: i64) -> Option<&Node> {
+impl Array<'_> {
+    fn index(&self, index: i64) -> Option<&Node<'_>> {
         let len = self.0.len() as i64;
         let i = if index < 0 { len + index } else { index };
         usize::try_from(i)
@@ -228,7 +233,7 @@ impl Array {
     }
 }
 
-impl ValueView for Object {
+impl ValueView for Object<'_> {
     fn as_debug(&self) -> &dyn fmt::Debug {
         self
     }
@@ -254,7 +259,7 @@ impl ValueView for Object {
         Value::Object(
             self.0
                 .iter()
-                .map(|(k, v)| (k.clone().into(), v.to_value()))
+                .map(|(k, v)| (KString::from_ref(k), v.to_value()))
                 .collect(),
         )
     }
@@ -263,7 +268,7 @@ impl ValueView for Object {
     }
 }
 
-impl ObjectView for Object {
+impl ObjectView for Object<'_> {
     fn as_value(&self) -> &dyn ValueView {
         self
     }
@@ -271,7 +276,7 @@ impl ObjectView for Object {
         self.0.len() as i64
     }
     fn keys<'k>(&'k self) -> Box<dyn Iterator<Item = KStringCow<'k>> + 'k> {
-        Box::new(self.0.keys().map(|k| KStringCow::from_ref(k.as_str())))
+        Box::new(self.0.keys().map(|k| KStringCow::from_ref(k)))
     }
     fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
         Box::new(self.0.values().map(|v| v as &dyn ValueView))
@@ -280,7 +285,7 @@ impl ObjectView for Object {
         Box::new(
             self.0
                 .iter()
-                .map(|(k, v)| (KStringCow::from_ref(k.as_str()), v as &dyn ValueView)),
+                .map(|(k, v)| (KStringCow::from_ref(k), v as &dyn ValueView)),
         )
     }
     /// Every key "exists"; the absent ones are `nil`. Liquid asks this of the globals

@@ -65,42 +65,49 @@ pub struct Subject<'a> {
 /// The Liquid context of one event for one webhook (SPEC §6): `event`, `data`, `user`,
 /// `webhook`, `project`.
 pub struct RenderContext<'a> {
-    root: Object,
+    root: Object<'a>,
     event: &'a Event,
     project_id: &'a str,
 }
 
 impl<'a> RenderContext<'a> {
     pub fn new(event: &'a Event, subject: Subject<'a>) -> RenderContext<'a> {
+        let object =
+            |entries: Vec<(&'a str, Node<'a>)>| Node::Object(Object(entries.into_iter().collect()));
         let mut root = BTreeMap::new();
-        let timestamp = clock::to_rfc3339(event.timestamp);
-        let mut ev = BTreeMap::new();
-        ev.insert("id".to_string(), Node::str(&event.id));
-        ev.insert("type".to_string(), Node::str(&event.event_type));
-        ev.insert("timestamp".to_string(), Node::str(&timestamp));
-        root.insert("event".to_string(), Node::Object(Object(ev)));
-        root.insert("data".to_string(), Node::Object(Object::from(&event.data)));
+        root.insert(
+            "event",
+            object(vec![
+                ("id", Node::str(&event.id)),
+                ("type", Node::str(&event.event_type)),
+                (
+                    "timestamp",
+                    Node::string(clock::to_rfc3339(event.timestamp)),
+                ),
+            ]),
+        );
+        root.insert("data", Node::Object(Object::from(&event.data)));
         if let Some(user) = &event.user {
-            let mut u = BTreeMap::new();
+            let mut u = vec![("attributes", Node::Object(Object::from(&user.attributes)))];
             if let Some(id) = &user.id {
-                u.insert("id".to_string(), Node::str(id));
+                u.push(("id", Node::str(id)));
             }
             if let Some(locale) = &user.locale {
-                u.insert("locale".to_string(), Node::str(locale));
+                u.push(("locale", Node::str(locale)));
             }
-            u.insert(
-                "attributes".to_string(),
-                Node::Object(Object::from(&user.attributes)),
-            );
-            root.insert("user".to_string(), Node::Object(Object(u)));
+            root.insert("user", object(u));
         }
-        let mut wh = BTreeMap::new();
-        wh.insert("id".to_string(), Node::str(subject.webhook_id));
-        wh.insert("name".to_string(), Node::str(subject.webhook_name));
-        root.insert("webhook".to_string(), Node::Object(Object(wh)));
-        let mut project = BTreeMap::new();
-        project.insert("id".to_string(), Node::str(subject.project_id));
-        root.insert("project".to_string(), Node::Object(Object(project)));
+        root.insert(
+            "webhook",
+            object(vec![
+                ("id", Node::str(subject.webhook_id)),
+                ("name", Node::str(subject.webhook_name)),
+            ]),
+        );
+        root.insert(
+            "project",
+            object(vec![("id", Node::str(subject.project_id))]),
+        );
         RenderContext {
             root: Object(root),
             event,
@@ -286,6 +293,12 @@ fn shorten(message: &str) -> String {
     format!("{}…", &message[..end])
 }
 
+/// Appends `s` as a JSON string literal.
+fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail, and a str always serializes.
+    let _ = serde_json::to_writer(out, s);
+}
+
 /// A URL or header value: one line, no control characters.
 fn render_line(template: &Template, ctx: &RenderContext<'_>) -> Result<String, Failure> {
     let value = render_one(template, ctx, MAX_LINE_BYTES)?;
@@ -378,15 +391,27 @@ impl CompiledWebhook {
         let (body, content_type) = match body {
             CompiledBody::Envelope => (ctx.envelope(), "application/json"),
             CompiledBody::Json(fields) => {
-                let mut map = Map::new();
+                // Written as it renders: the fields are already in key order, as a JSON
+                // object of them would print.
+                let mut json = Vec::with_capacity(64 * fields.len() + 2);
+                json.push(b'{');
                 let mut size = 0;
                 for (key, template) in fields {
                     let value = render_one(template, ctx, MAX_BODY_BYTES - size)
                         .map_err(|f| f.at(format!("{}.fields.{key}", body_field())))?;
                     size += value.len();
-                    map.insert(key.clone(), Value::String(value));
+                    if json.len() > 1 {
+                        json.push(b',');
+                    }
+                    write_json_string(&mut json, key);
+                    json.push(b':');
+                    write_json_string(&mut json, &value);
                 }
-                (Value::Object(map).to_string(), "application/json")
+                json.push(b'}');
+                // Every piece is UTF-8; stay total anyway.
+                let json = String::from_utf8(json)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                (json, "application/json")
             }
             CompiledBody::Raw {
                 template,

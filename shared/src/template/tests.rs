@@ -92,6 +92,8 @@ fn json_fields_escape_hostile_values_into_valid_json() {
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
     assert_eq!(body["v"], hostile);
     assert_eq!(body["k\"ey"], "x");
+    // Byte for byte what serde_json prints for the object: keys in order, compact.
+    assert_eq!(req.body, body.to_string());
     assert_eq!(header(&req, "content-type"), Some("application/json"));
 }
 
