@@ -174,7 +174,7 @@ impl Sender {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, crate::clock::now_ms()));
-        let response_headers = response.headers().clone();
+        let response_headers = std::mem::take(response.headers_mut());
         // Read at most an excerpt; a receiver that streams forever cannot hold us, and the
         // rest of the body is dropped with the connection.
         let mut body = Vec::with_capacity(512);
