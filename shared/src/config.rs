@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::clock::{DAY, Millis};
+use crate::clock::{DAY, Millis, SECOND};
 use crate::guard::TargetPolicy;
 use crate::retry::Schedule;
 
@@ -14,6 +14,11 @@ pub enum ConfigError {
     #[error("{name} has an invalid value: {why}")]
     Invalid { name: &'static str, why: String },
 }
+
+/// How long the delivery function reuses a webhook it read from the store, unless
+/// `HOOKLINE_WEBHOOK_CACHE_SECONDS` says otherwise. A change to a webhook (disabled,
+/// deleted, edited, its secret rotated) reaches deliveries within this long.
+pub const DEFAULT_WEBHOOK_CACHE: Millis = 5 * SECOND;
 
 /// The admin key: it never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,6 +62,8 @@ pub struct Config {
     pub retry: Schedule,
     /// How long attempt records are kept.
     pub attempt_retention: Millis,
+    /// How long the delivery function reuses a webhook it read (0: reads every time).
+    pub webhook_cache: Millis,
     pub resources: Resources,
 }
 
@@ -142,6 +149,18 @@ impl Config {
                 }
             },
         };
+        let webhook_cache = match get("HOOKLINE_WEBHOOK_CACHE_SECONDS") {
+            None => DEFAULT_WEBHOOK_CACHE,
+            Some(v) => match v.parse::<i64>() {
+                Ok(s) if (0..=300).contains(&s) => s * SECOND,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "HOOKLINE_WEBHOOK_CACHE_SECONDS",
+                        why: format!("expected whole seconds from 0 to 300, got `{v}`"),
+                    });
+                }
+            },
+        };
         let admin_key = match get("HOOKLINE_ADMIN_KEY") {
             None => None,
             Some(k) if k.len() < 12 => {
@@ -167,6 +186,7 @@ impl Config {
             retry_scale,
             retry: Schedule::scaled(retry_scale),
             attempt_retention: retention_days * DAY,
+            webhook_cache,
             resources: Resources {
                 webhooks_table: required("HOOKLINE_WEBHOOKS_TABLE")?,
                 api_keys_table: required("HOOKLINE_API_KEYS_TABLE")?,
@@ -208,6 +228,7 @@ mod tests {
         assert_eq!(c.retry_scale, 1.0);
         assert_eq!(c.retry, Schedule::default());
         assert_eq!(c.attempt_retention, 30 * DAY);
+        assert_eq!(c.webhook_cache, DEFAULT_WEBHOOK_CACHE);
         assert!(c.admin_key.is_none());
     }
 
@@ -220,6 +241,9 @@ mod tests {
             ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "maybe"),
             ("HOOKLINE_ATTEMPT_RETENTION_DAYS", "0"),
             ("HOOKLINE_ADMIN_KEY", "short"),
+            ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "-1"),
+            ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "301"),
+            ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "soon"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");

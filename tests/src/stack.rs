@@ -59,7 +59,7 @@ fn runtime_binary() -> PathBuf {
 
 impl Stack {
     /// Starts the emulator and the runtime with `HOOKLINE_RETRY_SCALE=0.001`, private
-    /// targets allowed, and `extra` on top.
+    /// targets allowed, no webhook cache, and `extra` on top.
     pub async fn start(extra: &[(&str, &str)]) -> Stack {
         let emulator = Emulator::start();
         let port = free_port();
@@ -72,6 +72,9 @@ impl Stack {
             ("HOOKLINE_ADMIN_KEY", ADMIN_KEY),
             ("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true"),
             ("HOOKLINE_RETRY_SCALE", "0.001"),
+            // Every delivery reads its webhook, so a test that disables or deletes one
+            // sees the effect at once rather than within the default 5 s.
+            ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "0"),
             ("RUST_LOG", "info"),
             ("PORT", &port.to_string()),
         ] {

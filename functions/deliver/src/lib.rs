@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use hookline_core::clock::{self, Millis, SECOND};
+use hookline_core::config::DEFAULT_WEBHOOK_CACHE;
 use hookline_core::fanout::FanOut;
 use hookline_core::ids;
 use hookline_core::model::{Attempt, AttemptStatus, DeliveryTask, Event, TASK_VERSION, Webhook};
@@ -31,13 +32,37 @@ pub const CONCURRENCY: usize = 10;
 
 /// What is prepared once per webhook version: parsed templates and keyed signatures.
 struct Prepared {
-    version: u64,
     templates: CompiledWebhook,
     signer: Signer,
 }
 
-/// Prepared webhooks by id.
-type PreparedCache = Arc<Mutex<HashMap<String, Arc<Prepared>>>>;
+/// A webhook as last read, with what was prepared from its version (or why that failed).
+struct Loaded {
+    webhook: Webhook,
+    prepared: Arc<Result<Prepared, String>>,
+}
+
+impl Loaded {
+    fn new(webhook: Webhook) -> Loaded {
+        let prepared = (|| {
+            Ok(Prepared {
+                templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
+                signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
+            })
+        })();
+        Loaded {
+            webhook,
+            prepared: Arc::new(prepared),
+        }
+    }
+}
+
+/// Webhooks by id, with when each was read.
+type WebhookCache = Arc<Mutex<HashMap<String, (Millis, Arc<Loaded>)>>>;
+
+/// The most webhooks one function instance keeps; past it, expired ones are dropped,
+/// then all of them.
+const MAX_CACHED_WEBHOOKS: usize = 1024;
 
 /// Whether a project has any webhook for an operational event type, and when that was
 /// looked up: most projects subscribe to none, and a lookup per delivery would double
@@ -67,7 +92,9 @@ pub struct Deliverer {
     pub sender: Sender,
     pub schedule: Schedule,
     pub retention: Millis,
-    prepared: PreparedCache,
+    /// How long a webhook read is reused ([`DEFAULT_WEBHOOK_CACHE`]; 0 reads every time).
+    pub webhook_cache: Millis,
+    webhooks: WebhookCache,
     listeners: ReportCache,
 }
 
@@ -121,7 +148,8 @@ impl Deliverer {
             sender,
             schedule,
             retention,
-            prepared: Arc::default(),
+            webhook_cache: DEFAULT_WEBHOOK_CACHE,
+            webhooks: Arc::default(),
             listeners: Arc::default(),
         }
     }
@@ -139,7 +167,7 @@ impl Deliverer {
         let dynamo = aws_sdk_dynamodb::Client::new(aws);
         let sqs = aws_sdk_sqs::Client::new(aws);
         let r = &config.resources;
-        Ok(Deliverer::new(
+        let mut deliverer = Deliverer::new(
             Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
             Arc::new(DynamoEventStore::new(dynamo.clone(), &r.events_table)),
             Arc::new(DynamoAttemptLog::new(dynamo, &r.attempts_table)),
@@ -151,7 +179,9 @@ impl Deliverer {
             Sender::new(config.targets)?,
             config.retry,
             config.attempt_retention,
-        ))
+        );
+        deliverer.webhook_cache = config.webhook_cache;
+        Ok(deliverer)
     }
 
     /// Handles one SQS batch; the response lists the messages SQS should show again.
@@ -253,9 +283,10 @@ impl Deliverer {
         Disposition::Again
     }
 
-    async fn load_event(&self, task: &DeliveryTask) -> Option<Event> {
-        if let Some(event) = &task.event {
-            return Some(event.clone());
+    /// The task's event: carried in the message, or else read from the event store.
+    async fn load_event(&self, task: &mut DeliveryTask) -> Option<Event> {
+        if let Some(event) = task.event.take() {
+            return Some(event);
         }
         match self
             .fanout
@@ -271,39 +302,59 @@ impl Deliverer {
         }
     }
 
-    /// The webhook's templates and signer, prepared once per version.
-    fn prepared(&self, webhook: &Webhook) -> Result<Arc<Prepared>, String> {
-        if let Ok(cache) = self.prepared.lock()
-            && let Some(prepared) = cache.get(&webhook.id)
-            && prepared.version == webhook.version
-        {
-            return Ok(prepared.clone());
-        }
-        let prepared = Arc::new(Prepared {
-            version: webhook.version,
-            templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
-            signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
+    /// The webhook as the store has it, read at most once per [`Deliverer::webhook_cache`],
+    /// with its templates and signer prepared once per version. `None`: deleted.
+    async fn webhook(
+        &self,
+        project: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Arc<Loaded>>, hookline_core::store::StoreError> {
+        let cached = self.webhooks.lock().ok().and_then(|cache| {
+            cache
+                .get(id)
+                .filter(|(_, loaded)| loaded.webhook.project_id == project)
+                .cloned()
         });
-        if let Ok(mut cache) = self.prepared.lock() {
-            cache.insert(webhook.id.clone(), prepared.clone());
+        if let Some((read_at, loaded)) = &cached
+            && now - read_at < self.webhook_cache
+        {
+            return Ok(Some(loaded.clone()));
         }
-        Ok(prepared)
+        let Some(webhook) = self.fanout.webhooks.get(project, id).await? else {
+            if let Ok(mut cache) = self.webhooks.lock() {
+                cache.remove(id);
+            }
+            return Ok(None);
+        };
+        let loaded = Arc::new(match cached {
+            Some((_, old)) if old.webhook.version == webhook.version => Loaded {
+                webhook,
+                prepared: old.prepared.clone(),
+            },
+            _ => Loaded::new(webhook),
+        });
+        if let Ok(mut cache) = self.webhooks.lock() {
+            if cache.len() >= MAX_CACHED_WEBHOOKS {
+                cache.retain(|_, (read_at, _)| now - *read_at < self.webhook_cache);
+                if cache.len() >= MAX_CACHED_WEBHOOKS {
+                    cache.clear();
+                }
+            }
+            cache.insert(id.to_string(), (now, loaded.clone()));
+        }
+        Ok(Some(loaded))
     }
 
     async fn attempt(
         &self,
-        task: DeliveryTask,
+        mut task: DeliveryTask,
         body: &str,
         receipt: &str,
         attempt: u32,
         now: Millis,
     ) -> Disposition {
-        let webhook = match self
-            .fanout
-            .webhooks
-            .get(&task.project_id, &task.webhook_id)
-            .await
-        {
+        let loaded = match self.webhook(&task.project_id, &task.webhook_id, now).await {
             Ok(w) => w,
             Err(e) => {
                 // The store is down: try again after the queue's visibility timeout.
@@ -311,8 +362,8 @@ impl Deliverer {
                 return Disposition::Again;
             }
         };
-        let webhook = match webhook {
-            Some(w) if w.spec.enabled => w,
+        let loaded = match loaded {
+            Some(w) if w.webhook.spec.enabled => w,
             other => {
                 let why = if other.is_some() {
                     "the webhook is disabled"
@@ -331,7 +382,8 @@ impl Deliverer {
                 return Disposition::Done;
             }
         };
-        let Some(event) = self.load_event(&task).await else {
+        let webhook = &loaded.webhook;
+        let Some(event) = self.load_event(&mut task).await else {
             let why = "the event is no longer stored";
             self.log(
                 &task,
@@ -346,24 +398,29 @@ impl Deliverer {
                 .await;
             return Disposition::Done;
         };
-        let request = self.prepared(&webhook).and_then(|prepared| {
-            let subject = Subject {
-                project_id: &webhook.project_id,
-                webhook_id: &webhook.id,
-                webhook_name: &webhook.spec.name,
-            };
-            let rendered = prepared
-                .templates
-                .render(&RenderContext::new(&event, subject))
-                .map_err(|e| e.to_string())?;
-            Ok(sign_with(
-                rendered,
-                &webhook.spec.auth,
-                &prepared.signer,
-                &task.delivery_id,
-                now,
-            ))
-        });
+        let request = loaded
+            .prepared
+            .as_ref()
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|prepared| {
+                let subject = Subject {
+                    project_id: &webhook.project_id,
+                    webhook_id: &webhook.id,
+                    webhook_name: &webhook.spec.name,
+                };
+                let rendered = prepared
+                    .templates
+                    .render(&RenderContext::new(&event, subject))
+                    .map_err(|e| e.to_string())?;
+                Ok(sign_with(
+                    rendered,
+                    &webhook.spec.auth,
+                    &prepared.signer,
+                    &task.delivery_id,
+                    now,
+                ))
+            });
         let (outcome, response_excerpt, duration_ms) = match request {
             Ok(request) => {
                 let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));

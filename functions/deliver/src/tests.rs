@@ -355,6 +355,58 @@ async fn disabled_and_deleted_webhooks_are_skipped_without_a_request() {
     assert!(seen.received().is_empty());
 }
 
+/// Stores the next version of a webhook, changed by `edit`, as the register API would.
+async fn update(h: &Harness, hook: &Webhook, edit: impl FnOnce(&mut Webhook)) -> Webhook {
+    let mut next = hook.clone();
+    edit(&mut next);
+    next.version = hook.version + 1;
+    h.webhooks.update(&next, hook.version).await.unwrap();
+    next
+}
+
+#[tokio::test]
+async fn a_webhook_is_read_again_once_its_cache_period_ends() {
+    let mut h = harness();
+    h.deliverer.webhook_cache = 1_000; // milliseconds
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    // Edited and then disabled in the store: within the period the read is reused…
+    let edited = update(&h, &hook, |w| w.spec.url = format!("{base}/ok/edited")).await;
+    let disabled = update(&h, &edited, |w| w.spec.enabled = false).await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
+    assert_eq!(seen.received().len(), 2);
+    assert!(seen.received().iter().all(|r| r.uri.path() == "/ok"));
+    // …after it, the store's word holds.
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Skipped);
+    // Enabled again at a new version: its new URL is rendered, not the cached templates.
+    update(&h, &disabled, |w| w.spec.enabled = true).await;
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
+    assert_eq!(seen.received().last().unwrap().uri.path(), "/ok/edited");
+}
+
+#[tokio::test]
+async fn a_cached_webhook_never_serves_another_projects_task() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    let mut foreign = task(&hook);
+    foreign.project_id = "globex".into();
+    assert!(!h.deliver(&body(&foreign), 1).await);
+    let last = h.last_attempt();
+    assert_eq!(
+        (last.status, last.project_id.as_str(), last.error.as_deref()),
+        (AttemptStatus::Skipped, "globex", Some("the webhook was deleted"))
+    );
+    assert_eq!(seen.received().len(), 1);
+}
+
 #[tokio::test]
 async fn a_poison_message_is_dead_lettered_and_never_fails_the_batch() {
     let h = harness();
