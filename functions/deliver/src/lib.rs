@@ -186,10 +186,14 @@ impl Deliverer {
 
     /// Handles one SQS batch; the response lists the messages SQS should show again.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        // Each message is a task of its own, so a function with more than one vCPU
+        // prepares and books several at once; a panic fails one message, not the batch.
         let results: Vec<(Option<String>, Disposition)> = futures_util::stream::iter(event.records)
-            .map(|message| async move {
+            .map(|message| {
                 let id = message.message_id.clone();
-                (id, self.process(message).await)
+                let this = self.clone();
+                let task = tokio::spawn(async move { this.process(message).await });
+                async move { (id, task.await.unwrap_or(Disposition::Again)) }
             })
             .buffer_unordered(CONCURRENCY)
             .collect()

@@ -402,7 +402,11 @@ async fn a_cached_webhook_never_serves_another_projects_task() {
     let last = h.last_attempt();
     assert_eq!(
         (last.status, last.project_id.as_str(), last.error.as_deref()),
-        (AttemptStatus::Skipped, "globex", Some("the webhook was deleted"))
+        (
+            AttemptStatus::Skipped,
+            "globex",
+            Some("the webhook was deleted")
+        )
     );
     assert_eq!(seen.received().len(), 1);
 }
