@@ -42,18 +42,12 @@ struct Loaded {
     prepared: Arc<Result<Prepared, String>>,
 }
 
-impl Loaded {
-    fn new(webhook: Webhook) -> Loaded {
-        let prepared = (|| {
-            Ok(Prepared {
-                templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
-                signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
-            })
-        })();
-        Loaded {
-            webhook,
-            prepared: Arc::new(prepared),
-        }
+impl Prepared {
+    fn new(webhook: &Webhook) -> Result<Prepared, String> {
+        Ok(Prepared {
+            templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
+            signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
+        })
     }
 }
 
@@ -326,7 +320,9 @@ impl Deliverer {
             return Ok(Some(loaded.clone()));
         }
         let Some(webhook) = self.fanout.webhooks.get(project, id).await? else {
-            if let Ok(mut cache) = self.webhooks.lock() {
+            if cached.is_some()
+                && let Ok(mut cache) = self.webhooks.lock()
+            {
                 cache.remove(id);
             }
             return Ok(None);
@@ -336,7 +332,10 @@ impl Deliverer {
                 webhook,
                 prepared: old.prepared.clone(),
             },
-            _ => Loaded::new(webhook),
+            _ => Loaded {
+                prepared: Arc::new(Prepared::new(&webhook)),
+                webhook,
+            },
         });
         if let Ok(mut cache) = self.webhooks.lock() {
             if cache.len() >= MAX_CACHED_WEBHOOKS {
