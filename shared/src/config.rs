@@ -137,30 +137,31 @@ impl Config {
                 }
             },
         };
-        let retention_days = match get("HOOKLINE_ATTEMPT_RETENTION_DAYS") {
-            None => 30,
-            Some(v) => match v.parse::<i64>() {
-                Ok(d) if (1..=3650).contains(&d) => d,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "HOOKLINE_ATTEMPT_RETENTION_DAYS",
-                        why: format!("expected whole days from 1 to 3650, got `{v}`"),
-                    });
+        // A whole number of `unit` in `range`, or `default` when unset.
+        let whole =
+            |name: &'static str, range: std::ops::RangeInclusive<i64>, unit: &str, default: i64| {
+                let Some(v) = get(name) else {
+                    return Ok(default);
+                };
+                match v.parse::<i64>() {
+                    Ok(n) if range.contains(&n) => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        why: format!(
+                            "expected whole {unit} from {} to {}, got `{v}`",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
                 }
-            },
-        };
-        let webhook_cache = match get("HOOKLINE_WEBHOOK_CACHE_SECONDS") {
-            None => DEFAULT_WEBHOOK_CACHE,
-            Some(v) => match v.parse::<i64>() {
-                Ok(s) if (0..=300).contains(&s) => s * SECOND,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "HOOKLINE_WEBHOOK_CACHE_SECONDS",
-                        why: format!("expected whole seconds from 0 to 300, got `{v}`"),
-                    });
-                }
-            },
-        };
+            };
+        let retention_days = whole("HOOKLINE_ATTEMPT_RETENTION_DAYS", 1..=3650, "days", 30)?;
+        let webhook_cache = whole(
+            "HOOKLINE_WEBHOOK_CACHE_SECONDS",
+            0..=300,
+            "seconds",
+            DEFAULT_WEBHOOK_CACHE / SECOND,
+        )? * SECOND;
         let admin_key = match get("HOOKLINE_ADMIN_KEY") {
             None => None,
             Some(k) if k.len() < 12 => {

@@ -22,7 +22,7 @@ use hookline_core::ids;
 use hookline_core::model::{Attempt, AttemptStatus, DeliveryTask, Event, TASK_VERSION, Webhook};
 use hookline_core::queue::{DeliveryQueue, MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS};
 use hookline_core::retry::{Decision, Outcome, Schedule};
-use hookline_core::sender::{Sender, sign_with};
+use hookline_core::sender::{Sender, SignedRequest, sign_with};
 use hookline_core::signing::Signer;
 use hookline_core::store::{AttemptLog, EventStore, WebhookStore};
 use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
@@ -48,6 +48,32 @@ impl Prepared {
             templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
             signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
         })
+    }
+}
+
+impl Loaded {
+    /// The signed request of one attempt of this webhook, or why there is none.
+    fn request(
+        &self,
+        event: &Event,
+        delivery_id: &str,
+        now: Millis,
+    ) -> Result<SignedRequest, String> {
+        let prepared = match &*self.prepared {
+            Ok(prepared) => prepared,
+            Err(why) => return Err(why.clone()),
+        };
+        let rendered = prepared
+            .templates
+            .render(&RenderContext::new(event, Subject::of(&self.webhook)))
+            .map_err(|e| e.to_string())?;
+        Ok(sign_with(
+            rendered,
+            &self.webhook.spec.auth,
+            &prepared.signer,
+            delivery_id,
+            now,
+        ))
     }
 }
 
@@ -401,29 +427,7 @@ impl Deliverer {
                 .await;
             return Disposition::Done;
         };
-        let request = loaded
-            .prepared
-            .as_ref()
-            .as_ref()
-            .map_err(String::clone)
-            .and_then(|prepared| {
-                let subject = Subject {
-                    project_id: &webhook.project_id,
-                    webhook_id: &webhook.id,
-                    webhook_name: &webhook.spec.name,
-                };
-                let rendered = prepared
-                    .templates
-                    .render(&RenderContext::new(&event, subject))
-                    .map_err(|e| e.to_string())?;
-                Ok(sign_with(
-                    rendered,
-                    &webhook.spec.auth,
-                    &prepared.signer,
-                    &task.delivery_id,
-                    now,
-                ))
-            });
+        let request = loaded.request(&event, &task.delivery_id, now);
         let (outcome, response_excerpt, duration_ms) = match request {
             Ok(request) => {
                 let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));

@@ -409,7 +409,7 @@ async fn render_for(
     let webhook = load(state, project, id).await?;
     let event = event_for(request, &webhook.spec)?;
     let rendered = CompiledWebhook::compile(&webhook.spec)?
-        .render(&RenderContext::new(&event, subject(&webhook)))
+        .render(&RenderContext::new(&event, Subject::of(&webhook)))
         .map_err(render_error)?;
     Ok((webhook, rendered))
 }
@@ -428,14 +428,6 @@ async fn preview(
         body: rendered.body,
     })
     .into_response())
-}
-
-fn subject(webhook: &Webhook) -> Subject<'_> {
-    Subject {
-        project_id: &webhook.project_id,
-        webhook_id: &webhook.id,
-        webhook_name: &webhook.spec.name,
-    }
 }
 
 /// The test result of SPEC §6.

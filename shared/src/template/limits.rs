@@ -424,16 +424,21 @@ impl TagReflection for AssignTag {
     }
 }
 
+/// The variable name a tag starts with (`assign x`, `capture x`, `for x`).
+fn identifier<'a>(arguments: &mut TagTokenIter<'a>) -> Result<&'a str> {
+    arguments
+        .expect_next("Identifier expected.")?
+        .expect_identifier()
+        .into_result()
+}
+
 impl ParseTag for AssignTag {
     fn parse(
         &self,
         mut arguments: TagTokenIter<'_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let name = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
+        let name = identifier(&mut arguments)?;
         arguments
             .expect_next("\"=\" expected.")?
             .expect_str("=")
@@ -493,10 +498,7 @@ impl ParseBlock for CaptureBlock {
         mut block: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let name = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
+        let name = identifier(&mut arguments)?;
         arguments.expect_nothing()?;
         let body = Template::new(block.parse_all(options)?);
         block.assert_empty();
@@ -610,10 +612,7 @@ impl ParseBlock for ForBlock {
         mut block: TagBlock<'_, '_>,
         options: &Language,
     ) -> Result<Box<dyn Renderable>> {
-        let var = arguments
-            .expect_next("Identifier expected.")?
-            .expect_identifier()
-            .into_result()?;
+        let var = identifier(&mut arguments)?;
         arguments
             .expect_next("\"in\" expected.")?
             .expect_str("in")

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::clock;
 use crate::error::FieldError;
-use crate::model::{BodyTemplate, Event, HttpMethod, WebhookSpec};
+use crate::model::{BodyTemplate, Event, HttpMethod, Webhook, WebhookSpec};
 use context::{Node, Object};
 
 /// The most a rendered body may weigh.
@@ -60,6 +60,17 @@ pub struct Subject<'a> {
     pub project_id: &'a str,
     pub webhook_id: &'a str,
     pub webhook_name: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    /// What a stored webhook's templates see of it.
+    pub fn of(webhook: &'a Webhook) -> Subject<'a> {
+        Subject {
+            project_id: &webhook.project_id,
+            webhook_id: &webhook.id,
+            webhook_name: &webhook.spec.name,
+        }
+    }
 }
 
 /// The Liquid context of one event for one webhook (SPEC §6): `event`, `data`, `user`,
