@@ -582,6 +582,23 @@ async fn preview_renders_a_sample_or_a_given_event() {
         (status, error_code(&v).1),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("event.type"))
     );
+    // Only a body of no bytes means "use the sample": whitespace is not JSON.
+    for blank in ["\r", " ", "\n\t"] {
+        let (status, v) = h
+            .raw(
+                "POST",
+                &uri,
+                Some(ADMIN),
+                &[("content-type", "application/json")],
+                Body::from(blank),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&v)),
+            (StatusCode::BAD_REQUEST, ("malformed_json", None)),
+            "{blank:?}: {v}"
+        );
+    }
 }
 
 #[tokio::test]

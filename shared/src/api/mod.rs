@@ -172,12 +172,13 @@ pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Re
     Ok(crate::model::decode_json(&bytes)?)
 }
 
-/// Like [`json_body`], but an empty body is `T::default()`.
+/// Like [`json_body`], but an empty body is `T::default()`. Only a body of no bytes at
+/// all counts as absent: whitespace alone is not a JSON document, so it is malformed.
 pub fn optional_json_body<T: DeserializeOwned + Default>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let bytes = body_bytes(body)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.is_empty() {
         return Ok(T::default());
     }
     Ok(crate::model::decode_json(&bytes)?)
