@@ -12,25 +12,42 @@ use std::fmt;
 use liquid_core::model::{
     ArrayView, DisplayCow, KString, KStringCow, ObjectView, ScalarCow, State, Value, ValueView,
 };
+use ref_cast::RefCast;
+use serde_json::Value as J;
 
 static NIL: Node<'static> = Node::Nil;
 static EMPTY: Object<'static> = Object(BTreeMap::new());
 
-/// A context value. Strings and keys borrow from the event: building the context of a
-/// render copies no text.
+/// A context value. The event's JSON is seen where it lies, and the few values around
+/// it borrow their text: building the context of a render copies nothing of the event.
 #[derive(Debug, Clone)]
 pub(crate) enum Node<'a> {
     Nil,
     Scalar(ScalarCow<'a>),
-    Array(Array<'a>),
     Object(Object<'a>),
+    /// An object of the event's JSON (`data`, `user.attributes`).
+    Json(&'a JsonObject),
 }
 
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Array<'a>(pub Vec<Node<'a>>);
-
-#[derive(Debug, Clone, Default)]
 pub(crate) struct Object<'a>(pub BTreeMap<&'a str, Node<'a>>);
+
+/// A JSON value seen as a Liquid value: `null` is nil, numbers are integers where they
+/// fit and floats otherwise, and looking into an object is lenient as [`Object`] is.
+/// `repr(transparent)` over the value, so a `&Value` is a `&Json` (`RefCast`).
+#[derive(Debug, RefCast)]
+#[repr(transparent)]
+pub(crate) struct Json(J);
+
+/// A JSON object, as [`Json`] sees one.
+#[derive(Debug, RefCast)]
+#[repr(transparent)]
+pub(crate) struct JsonObject(serde_json::Map<String, J>);
+
+/// A JSON array, as [`Json`] sees one.
+#[derive(Debug, RefCast)]
+#[repr(transparent)]
+struct JsonArray(Vec<J>);
 
 impl<'a> Node<'a> {
     pub(crate) fn str(s: &'a str) -> Node<'a> {
@@ -42,30 +59,9 @@ impl<'a> Node<'a> {
     }
 }
 
-impl<'a> From<&'a serde_json::Value> for Node<'a> {
-    fn from(v: &'a serde_json::Value) -> Node<'a> {
-        use serde_json::Value as J;
-        match v {
-            J::Null => Node::Nil,
-            J::Bool(b) => Node::Scalar(ScalarCow::new(*b)),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => Node::Scalar(ScalarCow::new(i)),
-                None => Node::Scalar(ScalarCow::new(n.as_f64().unwrap_or(0.0))),
-            },
-            J::String(s) => Node::str(s),
-            J::Array(items) => Node::Array(Array(items.iter().map(Node::from).collect())),
-            J::Object(map) => Node::Object(Object::from(map)),
-        }
-    }
-}
-
-impl<'a> From<&'a serde_json::Map<String, serde_json::Value>> for Object<'a> {
-    fn from(map: &'a serde_json::Map<String, serde_json::Value>) -> Object<'a> {
-        Object(
-            map.iter()
-                .map(|(k, v)| (k.as_str(), Node::from(v)))
-                .collect(),
-        )
+impl<'a> Node<'a> {
+    pub(crate) fn json(map: &'a serde_json::Map<String, J>) -> Node<'a> {
+        Node::Json(JsonObject::ref_cast(map))
     }
 }
 
@@ -95,8 +91,8 @@ impl ValueView for Node<'_> {
         match self {
             Node::Nil => DisplayCow::Borrowed(&""),
             Node::Scalar(s) => s.render(),
-            Node::Array(a) => a.render(),
             Node::Object(o) => o.render(),
+            Node::Json(o) => o.render(),
         }
     }
 
@@ -104,8 +100,8 @@ impl ValueView for Node<'_> {
         match self {
             Node::Nil => DisplayCow::Borrowed(&"nil"),
             Node::Scalar(s) => s.source(),
-            Node::Array(a) => a.source(),
             Node::Object(o) => o.source(),
+            Node::Json(o) => o.source(),
         }
     }
 
@@ -113,8 +109,7 @@ impl ValueView for Node<'_> {
         match self {
             Node::Nil => "nil",
             Node::Scalar(s) => s.type_name(),
-            Node::Array(_) => "array",
-            Node::Object(_) => "object",
+            Node::Object(_) | Node::Json(_) => "object",
         }
     }
 
@@ -122,8 +117,8 @@ impl ValueView for Node<'_> {
         match self {
             Node::Nil => !matches!(state, State::Truthy),
             Node::Scalar(s) => s.query_state(state),
-            Node::Array(a) => a.query_state(state),
             Node::Object(o) => o.query_state(state),
+            Node::Json(o) => o.query_state(state),
         }
     }
 
@@ -139,8 +134,8 @@ impl ValueView for Node<'_> {
         match self {
             Node::Nil => Value::Nil,
             Node::Scalar(s) => Value::Scalar(s.clone().into_owned()),
-            Node::Array(a) => a.to_value(),
             Node::Object(o) => o.to_value(),
+            Node::Json(o) => o.to_value(),
         }
     }
 
@@ -151,19 +146,13 @@ impl ValueView for Node<'_> {
         }
     }
 
-    fn as_array(&self) -> Option<&dyn ArrayView> {
-        match self {
-            Node::Array(a) => Some(a),
-            _ => None,
-        }
-    }
-
     fn as_object(&self) -> Option<&dyn ObjectView> {
         match self {
             Node::Object(o) => Some(o),
+            Node::Json(o) => Some(*o),
             // Looking into nothing finds nothing, not an error.
             Node::Nil => Some(&EMPTY),
-            Node::Scalar(_) | Node::Array(_) => None,
+            Node::Scalar(_) => None,
         }
     }
 
@@ -172,7 +161,102 @@ impl ValueView for Node<'_> {
     }
 }
 
-impl ValueView for Array<'_> {
+impl Json {
+    /// The scalar a JSON scalar is to Liquid.
+    fn scalar(&self) -> Option<ScalarCow<'_>> {
+        match &self.0 {
+            J::Bool(b) => Some(ScalarCow::new(*b)),
+            J::Number(n) => Some(match n.as_i64() {
+                Some(i) => ScalarCow::new(i),
+                None => ScalarCow::new(n.as_f64().unwrap_or(0.0)),
+            }),
+            J::String(s) => Some(ScalarCow::new(s.as_str())),
+            J::Null | J::Array(_) | J::Object(_) => None,
+        }
+    }
+
+    fn of(value: &J) -> &dyn ValueView {
+        Json::ref_cast(value)
+    }
+}
+
+impl ValueView for Json {
+    fn as_debug(&self) -> &dyn fmt::Debug {
+        self
+    }
+    fn render(&self) -> DisplayCow<'_> {
+        match &self.0 {
+            J::Null => DisplayCow::Borrowed(&""),
+            J::String(s) => DisplayCow::Borrowed(s),
+            // Numbers, booleans and collections print as Liquid prints its own.
+            _ => DisplayCow::Owned(Box::new(Rendered(self.to_value()))),
+        }
+    }
+    fn source(&self) -> DisplayCow<'_> {
+        match &self.0 {
+            J::Null => DisplayCow::Borrowed(&"nil"),
+            _ => DisplayCow::Owned(Box::new(Sourced(self.to_value()))),
+        }
+    }
+    fn type_name(&self) -> &'static str {
+        match &self.0 {
+            J::Null => "nil",
+            J::Array(_) => "array",
+            J::Object(_) => "object",
+            _ => self.scalar().map_or("nil", |s| s.type_name()),
+        }
+    }
+    fn query_state(&self, state: State) -> bool {
+        match &self.0 {
+            J::Null => !matches!(state, State::Truthy),
+            J::Array(items) => JsonArray::ref_cast(items).query_state(state),
+            J::Object(map) => JsonObject::ref_cast(map).query_state(state),
+            _ => self.scalar().is_some_and(|s| s.query_state(state)),
+        }
+    }
+    fn to_kstr(&self) -> KStringCow<'_> {
+        match &self.0 {
+            J::Null => KStringCow::from_static(""),
+            J::String(s) => KStringCow::from_ref(s),
+            J::Bool(_) | J::Number(_) => self
+                .scalar()
+                .map_or_else(KStringCow::default, |s| s.to_kstr().into_owned().into()),
+            J::Array(_) | J::Object(_) => KStringCow::from_string(self.render().to_string()),
+        }
+    }
+    fn to_value(&self) -> Value {
+        match &self.0 {
+            J::Null => Value::Nil,
+            J::Array(items) => JsonArray::ref_cast(items).to_value(),
+            J::Object(map) => JsonObject::ref_cast(map).to_value(),
+            _ => self
+                .scalar()
+                .map_or(Value::Nil, |s| Value::Scalar(s.into_owned())),
+        }
+    }
+    fn as_scalar(&self) -> Option<ScalarCow<'_>> {
+        self.scalar()
+    }
+    fn as_array(&self) -> Option<&dyn ArrayView> {
+        match &self.0 {
+            J::Array(items) => Some(JsonArray::ref_cast(items)),
+            _ => None,
+        }
+    }
+    fn as_object(&self) -> Option<&dyn ObjectView> {
+        match &self.0 {
+            J::Object(map) => Some(JsonObject::ref_cast(map)),
+            // Looking into nothing finds nothing, not an error.
+            J::Null => Some(&EMPTY),
+            _ => None,
+        }
+    }
+    fn is_nil(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl ValueView for JsonArray {
     fn as_debug(&self) -> &dyn fmt::Debug {
         self
     }
@@ -195,14 +279,14 @@ impl ValueView for Array<'_> {
         KStringCow::from_string(self.render().to_string())
     }
     fn to_value(&self) -> Value {
-        Value::Array(self.0.iter().map(ValueView::to_value).collect())
+        Value::Array(self.0.iter().map(|v| Json::of(v).to_value()).collect())
     }
     fn as_array(&self) -> Option<&dyn ArrayView> {
         Some(self)
     }
 }
 
-impl ArrayView for Array<'_> {
+impl ArrayView for JsonArray {
     fn as_value(&self) -> &dyn ValueView {
         self
     }
@@ -210,26 +294,89 @@ impl ArrayView for Array<'_> {
         self.0.len() as i64
     }
     fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
-        Box::new(self.0.iter().map(|v| v as &dyn ValueView))
+        Box::new(self.0.iter().map(Json::of))
     }
     fn contains_key(&self, index: i64) -> bool {
         self.index(index).is_some()
     }
     fn get(&self, index: i64) -> Option<&dyn ValueView> {
-        Some(
-            self.index(index)
-                .map_or(&NIL as &dyn ValueView, |v| v as &dyn ValueView),
-        )
+        Some(self.index(index).map_or(&NIL as &dyn ValueView, Json::of))
     }
 }
 
-impl Array<'_> {
-    fn index(&self, index: i64) -> Option<&Node<'_>> {
+impl JsonArray {
+    fn index(&self, index: i64) -> Option<&J> {
         let len = self.0.len() as i64;
         let i = if index < 0 { len + index } else { index };
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| self.0.as_slice().get(i))
+        usize::try_from(i).ok().and_then(|i| self.0.get(i))
+    }
+}
+
+impl ValueView for JsonObject {
+    fn as_debug(&self) -> &dyn fmt::Debug {
+        self
+    }
+    fn render(&self) -> DisplayCow<'_> {
+        DisplayCow::Owned(Box::new(Rendered(self.to_value())))
+    }
+    fn source(&self) -> DisplayCow<'_> {
+        DisplayCow::Owned(Box::new(Sourced(self.to_value())))
+    }
+    fn type_name(&self) -> &'static str {
+        "object"
+    }
+    fn query_state(&self, state: State) -> bool {
+        match state {
+            State::Truthy => true,
+            State::DefaultValue | State::Empty | State::Blank => self.0.is_empty(),
+        }
+    }
+    fn to_kstr(&self) -> KStringCow<'_> {
+        KStringCow::from_string(self.render().to_string())
+    }
+    fn to_value(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (KString::from_ref(k), Json::of(v).to_value()))
+                .collect(),
+        )
+    }
+    fn as_object(&self) -> Option<&dyn ObjectView> {
+        Some(self)
+    }
+}
+
+impl ObjectView for JsonObject {
+    fn as_value(&self) -> &dyn ValueView {
+        self
+    }
+    fn size(&self) -> i64 {
+        self.0.len() as i64
+    }
+    fn keys<'k>(&'k self) -> Box<dyn Iterator<Item = KStringCow<'k>> + 'k> {
+        Box::new(self.0.keys().map(|k| KStringCow::from_ref(k)))
+    }
+    fn values<'k>(&'k self) -> Box<dyn Iterator<Item = &'k dyn ValueView> + 'k> {
+        Box::new(self.0.values().map(Json::of))
+    }
+    fn iter<'k>(&'k self) -> Box<dyn Iterator<Item = (KStringCow<'k>, &'k dyn ValueView)> + 'k> {
+        Box::new(
+            self.0
+                .iter()
+                .map(|(k, v)| (KStringCow::from_ref(k), Json::of(v))),
+        )
+    }
+    /// As [`Object`]'s: every key exists, the absent ones are `nil`.
+    fn contains_key(&self, _index: &str) -> bool {
+        true
+    }
+    fn get<'s>(&'s self, index: &str) -> Option<&'s dyn ValueView> {
+        match self.0.get(index) {
+            Some(v) => Some(Json::of(v)),
+            None if index == "size" => None,
+            None => Some(&NIL),
+        }
     }
 }
 

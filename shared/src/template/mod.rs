@@ -6,6 +6,7 @@
 
 mod context;
 mod limits;
+mod shape;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -18,6 +19,7 @@ use crate::clock;
 use crate::error::FieldError;
 use crate::model::{BodyTemplate, Event, HttpMethod, Webhook, WebhookSpec};
 use context::{Node, Object};
+use shape::Shape;
 
 /// The most a rendered body may weigh.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -83,42 +85,41 @@ pub struct RenderContext<'a> {
 
 impl<'a> RenderContext<'a> {
     pub fn new(event: &'a Event, subject: Subject<'a>) -> RenderContext<'a> {
-        let object =
-            |entries: Vec<(&'a str, Node<'a>)>| Node::Object(Object(entries.into_iter().collect()));
-        let mut root = BTreeMap::new();
-        root.insert(
-            "event",
-            object(vec![
-                ("id", Node::str(&event.id)),
-                ("type", Node::str(&event.event_type)),
-                (
-                    "timestamp",
-                    Node::string(clock::to_rfc3339(event.timestamp)),
-                ),
-            ]),
-        );
-        root.insert("data", Node::Object(Object::from(&event.data)));
+        fn object<'a, const N: usize>(entries: [(&'a str, Node<'a>); N]) -> Node<'a> {
+            Node::Object(Object(BTreeMap::from(entries)))
+        }
+        let mut root = BTreeMap::from([
+            (
+                "event",
+                object([
+                    ("id", Node::str(&event.id)),
+                    ("type", Node::str(&event.event_type)),
+                    (
+                        "timestamp",
+                        Node::string(clock::to_rfc3339(event.timestamp)),
+                    ),
+                ]),
+            ),
+            ("data", Node::json(&event.data)),
+            (
+                "webhook",
+                object([
+                    ("id", Node::str(subject.webhook_id)),
+                    ("name", Node::str(subject.webhook_name)),
+                ]),
+            ),
+            ("project", object([("id", Node::str(subject.project_id))])),
+        ]);
         if let Some(user) = &event.user {
-            let mut u = vec![("attributes", Node::Object(Object::from(&user.attributes)))];
+            let mut u = BTreeMap::from([("attributes", Node::json(&user.attributes))]);
             if let Some(id) = &user.id {
-                u.push(("id", Node::str(id)));
+                u.insert("id", Node::str(id));
             }
             if let Some(locale) = &user.locale {
-                u.push(("locale", Node::str(locale)));
+                u.insert("locale", Node::str(locale));
             }
-            root.insert("user", object(u));
+            root.insert("user", Node::Object(Object(u)));
         }
-        root.insert(
-            "webhook",
-            object(vec![
-                ("id", Node::str(subject.webhook_id)),
-                ("name", Node::str(subject.webhook_name)),
-            ]),
-        );
-        root.insert(
-            "project",
-            object(vec![("id", Node::str(subject.project_id))]),
-        );
         RenderContext {
             root: Object(root),
             event,
@@ -152,26 +153,32 @@ impl<'a> RenderContext<'a> {
     }
 }
 
+/// One parsed template, with its shape (see [`shape`]).
+struct Compiled {
+    liquid: Template,
+    shape: Shape,
+}
+
 enum CompiledBody {
     /// The standard envelope of SPEC §4.
     Envelope,
-    Json(Vec<(String, Template)>),
+    Json(Vec<(String, Compiled)>),
     Raw {
-        template: Template,
+        template: Compiled,
         content_type: String,
     },
 }
 
 struct Variant {
-    url: Option<Template>,
+    url: Option<Compiled>,
     body: Option<CompiledBody>,
 }
 
 /// A webhook's templates, parsed.
 pub struct CompiledWebhook {
     method: HttpMethod,
-    url: Template,
-    headers: Vec<(String, Template)>,
+    url: Compiled,
+    headers: Vec<(String, Compiled)>,
     body: CompiledBody,
     locales: BTreeMap<String, Variant>,
     default_locale: Option<String>,
@@ -190,7 +197,7 @@ impl std::fmt::Debug for CompiledWebhook {
     }
 }
 
-fn parse(field: &str, source: &str) -> Result<Template, FieldError> {
+fn parse(field: &str, source: &str) -> Result<Compiled, FieldError> {
     let parser = PARSER.as_ref().ok_or_else(|| {
         FieldError::new(
             "invalid_template",
@@ -200,7 +207,7 @@ fn parse(field: &str, source: &str) -> Result<Template, FieldError> {
     })?;
     limits::check_nesting(source)
         .map_err(|message| FieldError::new("invalid_template", field, message))?;
-    parser.parse(source).map_err(|e| {
+    let liquid = parser.parse(source).map_err(|e| {
         let message = e.to_string();
         let message = message.trim_start_matches("liquid: ").trim().to_string();
         FieldError::new(
@@ -208,6 +215,10 @@ fn parse(field: &str, source: &str) -> Result<Template, FieldError> {
             field,
             format!("the Liquid template does not parse: {message}"),
         )
+    })?;
+    Ok(Compiled {
+        liquid,
+        shape: Shape::of(source),
     })
 }
 
@@ -269,16 +280,28 @@ impl Failure {
 }
 
 fn render_one(
-    template: &Template,
+    template: &Compiled,
     ctx: &RenderContext<'_>,
     limit: usize,
 ) -> Result<String, Failure> {
+    let quick = match &template.shape {
+        Shape::Text(text) => Some(text.clone()),
+        Shape::Lookup(path) => Shape::look_up(path, &ctx.root),
+        Shape::General => None,
+    };
+    if let Some(output) = quick {
+        return if output.len() > limit {
+            Err(Failure::TooLarge(limit))
+        } else {
+            Ok(output)
+        };
+    }
     let mut out = Capped {
         buf: Vec::with_capacity(64),
         limit,
         overflowed: false,
     };
-    if let Err(e) = template.render_to(&mut out, &ctx.root) {
+    if let Err(e) = template.liquid.render_to(&mut out, &ctx.root) {
         if out.overflowed {
             return Err(Failure::TooLarge(limit));
         }
@@ -311,7 +334,7 @@ fn write_json_string(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A URL or header value: one line, no control characters.
-fn render_line(template: &Template, ctx: &RenderContext<'_>) -> Result<String, Failure> {
+fn render_line(template: &Compiled, ctx: &RenderContext<'_>) -> Result<String, Failure> {
     let value = render_one(template, ctx, MAX_LINE_BYTES)?;
     if value.chars().any(char::is_control) {
         return Err(Failure::ControlCharacter);

@@ -225,3 +225,259 @@ fn assigned_and_loop_variables_shadow_the_lenient_globals() {
     .unwrap();
     assert_eq!(req.body, "anon12");
 }
+
+#[test]
+fn templates_are_sorted_into_text_lookup_and_general() {
+    let shape = |source: &str| match Shape::of(source) {
+        Shape::Text(_) => "text",
+        Shape::Lookup(_) => "lookup",
+        Shape::General => "general",
+    };
+    for source in ["https://example.com/hook", "", "a { b } c %}", "100%"] {
+        assert_eq!(shape(source), "text", "{source}");
+    }
+    for source in [
+        "{{ data.order }}",
+        "{{data.a_b.c1}}",
+        "{{\n  _x \t}}",
+        "{{ size }}",
+    ] {
+        assert_eq!(shape(source), "lookup", "{source}");
+    }
+    for source in [
+        "{{ data.order | upcase }}",
+        "x{{ data.order }}",
+        "{{ data.order }} ",
+        "{{ a }}{{ b }}",
+        "{{- a -}}",
+        "{{ nil }}",
+        "{{ true }}",
+        "{{ data[0] }}",
+        "{{ data.items[0] }}",
+        "{{ data.1 }}",
+        "{{ data.kebab-case }}",
+        "{{ 'text' }}",
+        "{{ 42 }}",
+        "{{}}",
+        "{% if a %}b{% endif %}",
+    ] {
+        assert_eq!(shape(source), "general", "{source}");
+    }
+}
+
+/// The quick shapes print exactly what Liquid prints, on every kind of value and path,
+/// and leave to Liquid whatever it would refuse.
+#[test]
+fn text_and_lookups_render_exactly_as_liquid_does() {
+    let data = serde_json::json!({
+        "order": "o-1", "total": 1999, "negative": -7, "price": 19.99, "whole": 1.0,
+        "huge": 1e300, "tiny": 1e-7, "beyond": 18446744073709551615_u64, "zero": -0.0,
+        "flag": true, "off": false, "none": null, "empty": "", "emoji": "주문 😀",
+        "items": [{"name": "a"}, 2, "three", null, [4, 5], true],
+        "nothing": [],
+        "obj": {"k": "v", "n": 1, "nested": {"deep": [1, 2]}},
+        "sized": {"size": "own"},
+        "a_b": {"c1": "x"}
+    });
+    let paths = [
+        "data.order",
+        "data.total",
+        "data.negative",
+        "data.price",
+        "data.whole",
+        "data.huge",
+        "data.tiny",
+        "data.beyond",
+        "data.zero",
+        "data.flag",
+        "data.off",
+        "data.none",
+        "data.empty",
+        "data.emoji",
+        "data.emoji.size",
+        "data.order.size",
+        "data.total.size",
+        "data.items",
+        "data.items.size",
+        "data.items.first",
+        "data.items.last",
+        "data.items.first.name",
+        "data.items.last.x",
+        "data.nothing.first",
+        "data.nothing.size",
+        "data.obj",
+        "data.obj.size",
+        "data.obj.nested",
+        "data.obj.nested.deep.last",
+        "data.sized.size",
+        "data.missing",
+        "data.missing.deeper.still",
+        "data.order.first",
+        "data.flag.x",
+        "data.none.x",
+        "data.a_b.c1",
+        "data",
+        "event",
+        "event.id",
+        "event.type",
+        "event.timestamp",
+        "event.missing",
+        "user",
+        "user.id",
+        "user.locale",
+        "user.attributes.email",
+        "user.attributes.tier",
+        "webhook",
+        "webhook.id",
+        "webhook.name",
+        "project.id",
+        "size",
+        "nothing",
+        "nothing.deeper",
+        "_private",
+    ];
+    const OBJECTS: [&str; 7] = [
+        "data",
+        "data.obj",
+        "data.obj.nested",
+        "data.sized",
+        "event",
+        "user",
+        "webhook",
+    ];
+    let users = [
+        serde_json::json!({}),
+        serde_json::json!({"user": {"id": "u-1", "locale": "ko-KR",
+            "attributes": {"email": "a@example.com", "tier": 3}}}),
+    ];
+    let liquid_only = |source: &str| Compiled {
+        liquid: PARSER.as_ref().unwrap().parse(source).unwrap(),
+        shape: Shape::General,
+    };
+    // Lookups the quick path answered itself, and those Liquid renders without an error.
+    let (mut answered, mut lookups_liquid_answers) = (0, 0);
+    for user in users {
+        let mut input = serde_json::json!({"data": data.clone()});
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(user.as_object().unwrap().clone());
+        let event = event(input);
+        let ctx = RenderContext::new(&event, SUBJECT);
+        let mut sources: Vec<String> = paths.iter().map(|p| format!("{{{{ {p} }}}}")).collect();
+        sources
+            .extend(["https://example.com/h?a=1&b=2", "", "plain { text } 100%"].map(String::from));
+        for source in sources {
+            let quick = parse("t", &source).unwrap();
+            if let Shape::Lookup(path) = &quick.shape {
+                answered += usize::from(Shape::look_up(path, &ctx.root).is_some());
+                lookups_liquid_answers +=
+                    usize::from(render_one(&liquid_only(&source), &ctx, MAX_BODY_BYTES).is_ok());
+            }
+            assert!(!matches!(quick.shape, Shape::General), "{source}");
+            let slow = liquid_only(&source);
+            let (quick, slow) = (
+                render_one(&quick, &ctx, MAX_BODY_BYTES),
+                render_one(&slow, &ctx, MAX_BODY_BYTES),
+            );
+            // Liquid prints an object's pairs in the order of a hash map of its own, a
+            // fresh one each time: compare those outputs as multisets of characters.
+            let sorted = |s: &str| {
+                let mut chars: Vec<char> = s.chars().collect();
+                chars.sort_unstable();
+                chars
+            };
+            match (&quick, &slow) {
+                (Ok(q), Ok(s)) if OBJECTS.iter().any(|o| source == format!("{{{{ {o} }}}}")) => {
+                    assert_eq!(sorted(q), sorted(s), "{source}");
+                }
+                (Ok(q), Ok(s)) => assert_eq!(q, s, "{source}"),
+                (Err(Failure::Failed(q)), Err(Failure::Failed(s))) => assert_eq!(q, s, "{source}"),
+                _ => panic!("{source}: quick and Liquid disagree on success"),
+            }
+        }
+    }
+    // The quick path answered every lookup Liquid answers, and left it only the errors.
+    assert_eq!(answered, lookups_liquid_answers);
+    assert!(answered > 90, "{answered}");
+}
+
+#[test]
+fn quick_shapes_keep_the_output_limits() {
+    let text = parse("t", &"x".repeat(100)).unwrap();
+    let ctx_event = event(serde_json::json!({"data": {"long": "y".repeat(100)}}));
+    let ctx = RenderContext::new(&ctx_event, SUBJECT);
+    assert!(matches!(
+        render_one(&text, &ctx, 99),
+        Err(Failure::TooLarge(99))
+    ));
+    assert_eq!(
+        render_one(&text, &ctx, 100).ok().map(|s| s.len()),
+        Some(100)
+    );
+    let lookup = parse("t", "{{ data.long }}").unwrap();
+    assert!(matches!(lookup.shape, Shape::Lookup(_)));
+    assert!(matches!(
+        render_one(&lookup, &ctx, 99),
+        Err(Failure::TooLarge(99))
+    ));
+    // A URL that is plain text is still checked for control characters.
+    let err = render(
+        serde_json::json!({"headers": {"X-A": "{{ data.line }}"}}),
+        serde_json::json!({"data": {"line": "a\r\nInjected: 1"}}),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, RenderError::ControlCharacter { .. }),
+        "{err:?}"
+    );
+}
+
+/// The event's JSON, seen in place by the context, behaves in loops, conditions and
+/// filters as Liquid's own values built from the same JSON do.
+#[test]
+fn the_event_json_behaves_as_liquid_values_do() {
+    let data = serde_json::json!({
+        "order": "o-1", "total": 1999, "price": 19.99, "flag": true, "off": false,
+        "none": null, "empty": "", "emoji": "주문 😀", "kind": "a",
+        "items": ["b", "a", "c"], "nums": [3, 1, 2], "mixed": [1, "two", 3.5, true, null],
+        "people": [{"name": "kim", "age": 30}, {"name": "lee", "age": 25}],
+        "nothing": [], "obj": {"k": "v"}, "nested": {"list": [10, 20, 30]}
+    });
+    let templates = [
+        "{% for i in data.items %}[{{ i }}]{% endfor %}",
+        "{% for i in data.mixed %}<{{ i }}>{% endfor %}",
+        "{% for p in data.people %}{{ p.name }}:{{ p.age }};{% endfor %}",
+        "{% for i in data.nothing %}x{% else %}none{% endfor %}",
+        "{{ data.items | join: ',' }}|{{ data.items | size }}|{{ data.items | first }}|{{ data.items | last }}",
+        "{{ data.nums | sort | join: '-' }}|{{ data.items | reverse | join: '' }}",
+        "{{ data.people | map: 'name' | join: ',' }}",
+        "{% if data.total > 100 %}big{% else %}small{% endif %}",
+        "{% if data.flag %}y{% endif %}{% if data.off %}n{% endif %}{% if data.none %}z{% endif %}",
+        "{% if data.nothing == empty %}e{% endif %}{% if data.empty == blank %}b{% endif %}",
+        "{% unless data.items contains 'a' %}no{% else %}yes{% endunless %}",
+        "{% case data.kind %}{% when 'a' %}A{% else %}B{% endcase %}",
+        "{{ data.price | times: 2 }}|{{ data.total | plus: 1 }}|{{ data.price | round }}",
+        "{{ data.order | upcase | append: '!' }}|{{ data.emoji | size }}",
+        "{{ data.obj.k | default: 'd' }}|{{ data.none | default: 'd' }}|{{ data.off | default: 'd' }}",
+        "{{ data.nested.list[1] }}|{{ data.items[0] }}|{{ data.items[-1] }}|{{ data.nested.list.size }}",
+        "{{ data.mixed }}|{{ data.nums }}|{{ data.total }}|{{ data.price }}|{{ data.flag }}",
+        "{% assign n = data.nums | size %}{{ n | plus: data.total }}",
+    ];
+    let event = event(serde_json::json!({"data": data.clone()}));
+    let ctx = RenderContext::new(&event, SUBJECT);
+    let reference = liquid::model::to_object(&serde_json::json!({"data": data})).unwrap();
+    let mut outputs = Vec::new();
+    for source in templates {
+        let compiled = parse("t", source).unwrap();
+        let ours = limits::metered(|| render_one(&compiled, &ctx, MAX_BODY_BYTES)).ok();
+        let theirs = limits::metered(|| compiled.liquid.render(&reference)).unwrap();
+        assert_eq!(ours.as_deref(), Some(theirs.as_str()), "{source}");
+        outputs.push(theirs);
+    }
+    assert_eq!(outputs[0], "[b][a][c]");
+    assert_eq!(outputs[3], "none");
+    assert_eq!(outputs[5], "1-2-3|cab");
+    assert_eq!(outputs[7], "big");
+    assert_eq!(outputs[8], "y");
+}
