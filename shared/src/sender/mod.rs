@@ -150,15 +150,15 @@ impl Sender {
         }
         let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::POST);
-        let mut builder = self
-            .client
-            .request(method, url)
-            .headers(headers)
-            .timeout(timeout);
+        // Built whole rather than through a builder, which would copy the headers into
+        // a map of its own.
+        let mut request = reqwest::Request::new(method, url);
+        *request.headers_mut() = headers;
+        *request.timeout_mut() = Some(timeout);
         if !req.body.is_empty() {
-            builder = builder.body(req.body.clone());
+            *request.body_mut() = Some(req.body.clone().into());
         }
-        let mut response = match builder.send().await {
+        let mut response = match self.client.execute(request).await {
             Ok(r) => r,
             Err(e) => {
                 return Sent {
