@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -210,9 +210,19 @@ impl Deliverer {
         // runs on a fraction of a vCPU, and a release build aborts on a panic anyway, so a
         // spawned task per message would only add a clone, an allocation and a wake-up.
         let results: Vec<(Option<String>, Disposition)> = futures_util::stream::iter(event.records)
-            .map(|message| async move {
-                let id = message.message_id.clone();
-                (id, self.process(message).await)
+            .map(|mut message| {
+                // What a message's processing needs, taken out before anything is awaited:
+                // the rest of the message does not travel in the future.
+                let id = message.message_id.take();
+                let body = message.body.take().unwrap_or_default();
+                let receipt = message.receipt_handle.take().unwrap_or_default();
+                let received = message
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse::<u32>().ok())
+                    .unwrap_or(1)
+                    .max(1);
+                async move { (id, self.process(body, receipt, received).await) }
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -229,9 +239,8 @@ impl Deliverer {
         response
     }
 
-    async fn process(&self, mut message: SqsMessage) -> Disposition {
-        let body = message.body.take().unwrap_or_default();
-        let receipt = message.receipt_handle.take().unwrap_or_default();
+    /// One message: `received` is its receive count, which numbers the attempt.
+    async fn process(&self, body: String, receipt: String, received: u32) -> Disposition {
         let task: DeliveryTask = match serde_json::from_str(&body) {
             Ok(task) => task,
             Err(e) => {
@@ -248,17 +257,11 @@ impl Deliverer {
                 )
                 .await;
         }
-        let attempt = message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1);
         let now = clock::now_ms();
         if let Some(due) = task.deliver_at.filter(|due| *due > now) {
             return self.hold(&task, &receipt, due, now).await;
         }
-        self.attempt(task, &body, &receipt, attempt, now).await
+        self.attempt(task, &body, &receipt, received, now).await
     }
 
     /// A message that cannot be a delivery: to the DLQ with the reason, never retried.
@@ -637,7 +640,9 @@ impl Deliverer {
             user: None,
             deliver_at: None,
         };
-        if let Err(e) = self.fanout.submit(&task.project_id, event, true, now).await {
+        // Boxed: a report is rare, and its future would otherwise weigh on every message's.
+        let submitted = Box::pin(self.fanout.submit(&task.project_id, event, true, now)).await;
+        if let Err(e) = submitted {
             tracing::error!(error = %e, delivery_id = %task.delivery_id, kind, "could not emit an operational event");
         }
     }

@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use aws_lambda_events::event::sqs::SqsMessage;
+
 use hookline_e2e::receiver::Receiver;
 use serde_json::json;
 
