@@ -42,7 +42,7 @@ fn batches() -> usize {
         .unwrap_or(BATCHES)
 }
 const BATCH: usize = 10;
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 
 /// The attempt log of the benchmark: it counts what it is given. A table in memory
 /// (the tests' `InMemoryAttemptLog`, a sorted map under one lock) costs more CPU per
@@ -130,52 +130,91 @@ fn batch(webhook: &Webhook, n: usize) -> SqsEvent {
     serde_json::from_value(json!({"Records": records})).unwrap()
 }
 
-async fn handler_rate(url: &str) -> Measured {
-    let webhooks = Arc::new(InMemoryWebhookStore::default());
-    let spec = json!({"name": "bench", "url": url, "events": ["*"],
-        "body": {"type": "json", "fields": {"order": "{{ data.order }}", "total": "{{ data.total }}", "type": "{{ event.type }}"}}});
-    let spec =
-        WebhookSpec::from_create(decode_json::<WebhookInput>(spec.to_string().as_bytes()).unwrap())
-            .unwrap();
-    let webhook = Webhook::new("bench", spec, now_ms());
-    webhooks.create(&webhook).await.unwrap();
-    let log = Arc::new(TallyAttemptLog::default());
-    let deliverer = Deliverer::new(
-        webhooks,
-        Arc::new(InMemoryEventStore::default()),
-        log.clone(),
-        Arc::new(InMemoryDeliveryQueue::default()),
-        Sender::new(TargetPolicy {
-            allow_private: true,
-        })
-        .unwrap(),
-        Schedule::default(),
-        DAY,
-    );
-    let events: Vec<SqsEvent> = (0..batches()).map(|n| batch(&webhook, n)).collect();
-    deliverer.handle(batch(&webhook, usize::MAX)).await; // warm the connection pool
-    let measured = Measured::of(|| async {
-        for b in events {
-            let response = deliverer.handle(b).await;
-            assert!(response.batch_item_failures.is_empty());
-        }
-    })
-    .await;
-    // Every delivery of the timed batches and the warm-up one was logged as delivered.
-    assert_eq!(
-        log.delivered.load(Ordering::Relaxed),
-        (batches() + 1) * BATCH
-    );
-    assert_eq!(log.other.load(Ordering::Relaxed), 0);
-    measured
+/// The delivery handler over an in-memory store and queue, with one webhook whose body
+/// template reads three fields of the event (as the README's examples do).
+struct Handler {
+    deliverer: Deliverer,
+    webhook: Webhook,
+    log: Arc<TallyAttemptLog>,
+    batches: usize,
 }
 
-async fn baseline_rate(url: &str) -> Measured {
-    let client = reqwest::Client::builder().build().unwrap();
-    let body = r#"{"order":"o-1","total":"1999","type":"order.placed"}"#;
-    let send = || async {
-        let r = client
-            .post(url)
+impl Handler {
+    async fn new(url: &str) -> Handler {
+        let webhooks = Arc::new(InMemoryWebhookStore::default());
+        let spec = json!({"name": "bench", "url": url, "events": ["*"],
+            "body": {"type": "json", "fields": {"order": "{{ data.order }}", "total": "{{ data.total }}", "type": "{{ event.type }}"}}});
+        let spec = WebhookSpec::from_create(
+            decode_json::<WebhookInput>(spec.to_string().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let webhook = Webhook::new("bench", spec, now_ms());
+        webhooks.create(&webhook).await.unwrap();
+        let log = Arc::new(TallyAttemptLog::default());
+        let deliverer = Deliverer::new(
+            webhooks,
+            Arc::new(InMemoryEventStore::default()),
+            log.clone(),
+            Arc::new(InMemoryDeliveryQueue::default()),
+            Sender::new(TargetPolicy {
+                allow_private: true,
+            })
+            .unwrap(),
+            Schedule::default(),
+            DAY,
+        );
+        let handler = Handler {
+            deliverer,
+            webhook,
+            log,
+            batches: 0,
+        };
+        handler.run(handler.batch(usize::MAX)).await; // warm the connection pool
+        handler
+    }
+
+    /// The SQS batch the event source would hand over (built outside any timing: the
+    /// Lambda runtime parses it before the handler runs).
+    fn batch(&self, n: usize) -> SqsEvent {
+        batch(&self.webhook, n)
+    }
+
+    async fn run(&self, batch: SqsEvent) {
+        let response = self.deliverer.handle(batch).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+
+    /// Every delivery, warm-up included, was logged as delivered, and nothing else.
+    fn check(&self, timed_batches: usize) {
+        assert_eq!(
+            self.log.delivered.load(Ordering::Relaxed),
+            (timed_batches + 1) * BATCH
+        );
+        assert_eq!(self.log.other.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// A bare reqwest client sending the handler's requests: the same URL, headers and body.
+struct Bare {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Bare {
+    async fn new(url: &str) -> Bare {
+        let bare = Bare {
+            client: reqwest::Client::builder().build().unwrap(),
+            url: url.to_string(),
+        };
+        bare.run().await; // warm the connection pool
+        bare
+    }
+
+    async fn send(&self) {
+        let body = r#"{"order":"o-1","total":"1999","type":"order.placed"}"#;
+        let r = self
+            .client
+            .post(&self.url)
             .header("content-type", "application/json")
             .header("webhook-id", "msg_1")
             .header("webhook-timestamp", "1700000000")
@@ -190,72 +229,105 @@ async fn baseline_rate(url: &str) -> Measured {
             .unwrap();
         assert!(r.status().is_success());
         let _ = r.bytes().await;
-    };
-    futures_util::future::join_all((0..BATCH).map(|_| send())).await;
-    Measured::of(|| async {
-        for _ in 0..batches() {
-            futures_util::future::join_all((0..BATCH).map(|_| send())).await;
+    }
+
+    /// One batch: ten requests at once, as the handler has ten messages in flight.
+    async fn run(&self) {
+        futures_util::future::join_all((0..BATCH).map(|_| self.send())).await;
+    }
+}
+
+/// How long `f` took.
+async fn timed<F: Future<Output = ()>>(f: F) -> Duration {
+    let started = Instant::now();
+    f.await;
+    started.elapsed()
+}
+
+/// One round: the handler and the bare client take turns, a batch each, so that whatever
+/// else the machine does at a moment slows both alike. Returns their rates.
+async fn interleaved(handler: &mut Handler, bare: &Bare) -> (f64, f64) {
+    let events: Vec<SqsEvent> = (0..batches()).map(|n| handler.batch(n)).collect();
+    let (mut in_handler, mut in_bare) = (Duration::ZERO, Duration::ZERO);
+    for (i, b) in events.into_iter().enumerate() {
+        // Alternate who goes first, so neither always follows the other.
+        if i % 2 == 0 {
+            in_handler += timed(handler.run(b)).await;
+            in_bare += timed(bare.run()).await;
+        } else {
+            in_bare += timed(bare.run()).await;
+            in_handler += timed(handler.run(b)).await;
         }
-    })
-    .await
+    }
+    handler.batches += batches();
+    let deliveries = (batches() * BATCH) as f64;
+    (
+        deliveries / in_handler.as_secs_f64(),
+        deliveries / in_bare.as_secs_f64(),
+    )
+}
+
+/// The CPU the process spends per delivery on each side, each run alone for a whole
+/// round (the CPU clock of /proc ticks too coarsely to split a batch).
+async fn cpu_per_delivery(handler: &mut Handler, bare: &Bare) -> (Option<f64>, Option<f64>) {
+    let deliveries = (batches() * BATCH) as f64;
+    let events: Vec<SqsEvent> = (0..batches()).map(|n| handler.batch(n)).collect();
+    handler.batches += events.len();
+    let before = process_cpu_seconds();
+    for b in events {
+        handler.run(b).await;
+    }
+    let middle = process_cpu_seconds();
+    for _ in 0..batches() {
+        bare.run().await;
+    }
+    let after = process_cpu_seconds();
+    let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) * 1e6 / deliveries);
+    (per(before, middle), per(middle, after))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn main() {
     let url = start_receiver();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The function's own runtime (`src/main.rs`): one thread.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let mut handler = Vec::new();
-        let mut baseline = Vec::new();
+        let mut handler = Handler::new(&url).await;
+        let bare = Bare::new(&url).await;
+        let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
-            baseline.push(baseline_rate(&url).await);
-            handler.push(handler_rate(&url).await);
+            rounds.push(interleaved(&mut handler, &bare).await);
         }
-        let (h, b) = (Measured::median(handler), Measured::median(baseline));
+        let (hc, bc) = cpu_per_delivery(&mut handler, &bare).await;
+        handler.check(handler.batches);
+        let ratios: Vec<f64> = rounds.iter().map(|(h, b)| h / b).collect();
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
         println!(
-            "deliver/throughput: handler {:.0} deliveries/s, bare reqwest {:.0} requests/s, ratio {:.2} \
-             ({} batches of {BATCH}, median of {ROUNDS} rounds)",
-            h.rate,
-            b.rate,
-            h.rate / b.rate,
+            "deliver/throughput: handler {:.0} deliveries/s, bare reqwest {:.0} requests/s, \
+             ratio {:.2} (median of {ROUNDS} rounds, each {} batches of {BATCH} taking turns \
+             batch by batch; rounds ranged {low:.2}-{high:.2})",
+            median(rounds.iter().map(|r| r.0).collect()),
+            median(rounds.iter().map(|r| r.1).collect()),
+            median(ratios),
             batches()
         );
-        if let (Some(hc), Some(bc)) = (h.cpu_us, b.cpu_us) {
+        if let (Some(hc), Some(bc)) = (hc, bc) {
             println!(
                 "deliver/throughput: CPU per delivery (the whole process: sender, receiver, \
-                 handler) handler {hc:.1} µs, bare reqwest {bc:.1} µs"
+                 handler; each side alone for {} batches) handler {hc:.1} µs, bare reqwest {bc:.1} µs",
+                batches()
             );
         }
     });
-}
-
-/// One timed run: deliveries per second, and the CPU the process spent per delivery.
-struct Measured {
-    rate: f64,
-    cpu_us: Option<f64>,
-}
-
-impl Measured {
-    /// Times `run`, which makes `batches() * BATCH` deliveries.
-    async fn of<F: Future<Output = ()>>(run: impl FnOnce() -> F) -> Measured {
-        let deliveries = (batches() * BATCH) as f64;
-        let cpu_before = process_cpu_seconds();
-        let started = Instant::now();
-        run().await;
-        let seconds = started.elapsed().as_secs_f64();
-        let cpu_us = process_cpu_seconds()
-            .zip(cpu_before)
-            .map(|(after, before)| (after - before) * 1e6 / deliveries);
-        Measured {
-            rate: deliveries / seconds,
-            cpu_us,
-        }
-    }
-
-    /// The run of median rate (its CPU figure with it).
-    fn median(mut runs: Vec<Measured>) -> Measured {
-        runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-        runs.swap_remove(runs.len() / 2)
-    }
 }
 
 /// User and system CPU of this process, all threads, from /proc (Linux; `None`
