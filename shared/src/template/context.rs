@@ -37,7 +37,7 @@ pub(crate) struct Object<'a>(pub BTreeMap<&'a str, Node<'a>>);
 /// `repr(transparent)` over the value, so a `&Value` is a `&Json` (`RefCast`).
 #[derive(Debug, RefCast)]
 #[repr(transparent)]
-pub(crate) struct Json(J);
+struct Json(J);
 
 /// A JSON object, as [`Json`] sees one.
 #[derive(Debug, RefCast)]

@@ -3,10 +3,11 @@
 //!
 //! Every template is still parsed by Liquid (so registration reports errors the same
 //! way), and anything else, or a lookup Liquid would answer with an error, is rendered
-//! by Liquid. A lookup is resolved the way Liquid's global frame resolves it: the root
-//! key is asked of the globals, then `try_find` walks the path (with `size`, `first`
-//! and `last`), and the value is written with `render()`. The tests compare the two
-//! on every kind of value and path.
+//! by Liquid. A lookup is resolved the way Liquid's frame of the globals resolves a
+//! variable: the globals are asked whether they hold the root key (ours hold every key;
+//! absent ones are nil), then `try_find` walks the path (with `size`, `first` and
+//! `last`), and the value is written with `render()`. The tests compare the two on
+//! every kind of value and path.
 
 use liquid_core::model::{ObjectView, Scalar, ValueView, try_find};
 
