@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::StreamExt;
 use serde_json::json;
+use url::Url;
 
 use hookline_core::clock::{self, Millis, SECOND};
 use hookline_core::config::DEFAULT_WEBHOOK_CACHE;
@@ -30,10 +31,13 @@ use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
 /// Messages of one batch in flight at once.
 pub const CONCURRENCY: usize = 10;
 
-/// What is prepared once per webhook version: parsed templates and keyed signatures.
+/// What is prepared once per webhook version: parsed templates and keyed signatures,
+/// and the last URL the target policy allowed (most webhooks render the same URL for
+/// every event, and parsing and checking it costs more than the rest of a render).
 struct Prepared {
     templates: CompiledWebhook,
     signer: Signer,
+    last_url: Mutex<Option<(String, Url)>>,
 }
 
 /// A webhook as last read, with what was prepared from its version (or why that failed).
@@ -47,18 +51,36 @@ impl Prepared {
         Ok(Prepared {
             templates: CompiledWebhook::compile(&webhook.spec).map_err(|e| e.to_string())?,
             signer: Signer::new(&webhook.signing).map_err(|e| e.to_string())?,
+            last_url: Mutex::new(None),
         })
+    }
+
+    /// The URL to send to, if the sender's target policy allows it.
+    fn target(&self, sender: &Sender, raw: &str) -> Result<Url, String> {
+        if let Ok(last) = self.last_url.lock()
+            && let Some((text, url)) = &*last
+            && text == raw
+        {
+            return Ok(url.clone());
+        }
+        let url = sender.check(raw).map_err(|e| e.to_string())?;
+        if let Ok(mut last) = self.last_url.lock() {
+            *last = Some((raw.to_string(), url.clone()));
+        }
+        Ok(url)
     }
 }
 
 impl Loaded {
-    /// The signed request of one attempt of this webhook, or why there is none.
+    /// The signed request of one attempt of this webhook and the URL it goes to (checked
+    /// against the sender's target policy), or why there is none.
     fn request(
         &self,
+        sender: &Sender,
         event: &Event,
         delivery_id: &str,
         now: Millis,
-    ) -> Result<SignedRequest, String> {
+    ) -> Result<(Url, SignedRequest), String> {
         let prepared = match &*self.prepared {
             Ok(prepared) => prepared,
             Err(why) => return Err(why.clone()),
@@ -67,13 +89,15 @@ impl Loaded {
             .templates
             .render(&RenderContext::new(event, Subject::of(&self.webhook)))
             .map_err(|e| e.to_string())?;
-        Ok(sign_with(
+        let url = prepared.target(sender, &rendered.url)?;
+        let request = sign_with(
             rendered,
             &self.webhook.spec.auth,
             &prepared.signer,
             delivery_id,
             now,
-        ))
+        );
+        Ok((url, request))
     }
 }
 
@@ -429,11 +453,11 @@ impl Deliverer {
                 .await;
             return Disposition::Done;
         };
-        let request = loaded.request(&event, &task.delivery_id, now);
+        let request = loaded.request(&self.sender, &event, &task.delivery_id, now);
         let (outcome, response_excerpt, duration_ms) = match request {
-            Ok(request) => {
+            Ok((url, request)) => {
                 let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
-                let sent = self.sender.send(&request, timeout).await;
+                let sent = self.sender.send_to(url, &request, timeout).await;
                 (
                     sent.outcome,
                     sent.response.map(|r| r.excerpt),

@@ -561,3 +561,60 @@ async fn the_sam_local_sqs_fixture_is_delivered() {
         "msg_01jc0000000000000000000000"
     );
 }
+
+/// The checked URL is kept per webhook version, but only for the same text: a URL that
+/// renders differently is checked again, and a refused one never reaches the network.
+#[tokio::test]
+async fn every_rendered_url_is_checked_even_when_the_last_one_is_kept() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook("{{ data.url }}", json!({})).await;
+    let with_url = |url: &str| {
+        let mut t = task(&hook);
+        t.event = Some(
+            Event::from_input(
+                decode_json(
+                    json!({"id": "ev-1", "type": "order.placed", "data": {"url": url}})
+                        .to_string()
+                        .as_bytes(),
+                )
+                .unwrap(),
+                now_ms(),
+                || unreachable!(),
+            )
+            .unwrap(),
+        );
+        body(&t)
+    };
+    let ok = format!("{base}/ok");
+    let refused = [
+        "ftp://127.0.0.1/ok".to_string(),
+        ok.replace("http://", "http://user:secret@"),
+        "not a url".to_string(),
+    ];
+    for (i, url) in [
+        ok.clone(),
+        refused[0].clone(),
+        ok.clone(),
+        refused[1].clone(),
+        refused[2].clone(),
+        ok.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(!h.deliver(&with_url(url), 1).await, "{url}");
+        let a = h.last_attempt();
+        if url == &ok {
+            assert_eq!(a.status, AttemptStatus::Delivered, "{i}: {a:?}");
+        } else {
+            assert_eq!(
+                (a.status, a.status_code),
+                (AttemptStatus::Failed, None),
+                "{i}: {a:?}"
+            );
+            assert!(!a.error.unwrap_or_default().contains("secret"));
+        }
+    }
+    assert_eq!(seen.received().len(), 3);
+}

@@ -127,16 +127,31 @@ impl Sender {
 
     /// Sends once, never following redirects, and classifies what happened.
     pub async fn send(&self, req: &SignedRequest, timeout: Duration) -> Sent {
+        match self.check(&req.url) {
+            Ok(url) => self.send_to(url, req, timeout).await,
+            Err(why) => Sent {
+                outcome: Outcome::Refused(why.to_string()),
+                response: None,
+                duration_ms: 0,
+            },
+        }
+    }
+
+    /// The URL to send to, if the target policy allows it. A pure function of the URL
+    /// and the policy, so a caller may keep the answer for the same URL; names are
+    /// still checked when they are resolved, at each connection.
+    pub fn check(&self, raw: &str) -> Result<url::Url, guard::TargetError> {
+        guard::check_url(raw, self.policy)
+    }
+
+    /// [`Sender::send`] to a URL [`Sender::check`] allowed (`req.url` is not read again).
+    pub async fn send_to(&self, url: url::Url, req: &SignedRequest, timeout: Duration) -> Sent {
         let started = Instant::now();
         let elapsed = |started: Instant| started.elapsed().as_millis() as u64;
         let refused = |why: String, started: Instant| Sent {
             outcome: Outcome::Refused(why),
             response: None,
             duration_ms: elapsed(started),
-        };
-        let url = match guard::check_url(&req.url, self.policy) {
-            Ok(url) => url,
-            Err(e) => return refused(e.to_string(), started),
         };
         let mut headers = HeaderMap::with_capacity(req.headers.len());
         for (name, value) in &req.headers {
