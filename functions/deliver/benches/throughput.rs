@@ -1,9 +1,10 @@
 //! `make bench`: deliveries per second of the delivery handler on SQS batches of 10,
 //! against a receiver on 127.0.0.1 that answers 200 at once (store and queue in memory),
 //! and in the same run a bare reqwest client sending the same requests at the same
-//! concurrency (ten at a time, a batch after a batch). Prints both and the ratio, and
-//! the CPU the process spent per delivery in each (on a small machine the sender, the
-//! receiver and the handler share the cores, so CPU is what the ratio follows).
+//! concurrency (ten at a time). The two take turns batch by batch on the function's
+//! one-thread runtime, so the machine's own noise slows both alike. Prints both rates,
+//! the ratio (median of the rounds, with their range), and the CPU the process spent
+//! per delivery on each side run alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is right
 
@@ -34,7 +35,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCHES: usize = 2000;
 
-/// `HOOKLINE_BENCH_BATCHES` shortens a run (for profiling under valgrind).
+/// `HOOKLINE_BENCH_BATCHES` shortens a run (for profiling).
 fn batches() -> usize {
     std::env::var("HOOKLINE_BENCH_BATCHES")
         .ok()
