@@ -137,6 +137,7 @@ struct Handler {
     deliverer: Deliverer,
     webhook: Webhook,
     log: Arc<TallyAttemptLog>,
+    /// Batches handled in timed runs (the warm-up batch aside).
     batches: usize,
 }
 
@@ -186,10 +187,10 @@ impl Handler {
     }
 
     /// Every delivery, warm-up included, was logged as delivered, and nothing else.
-    fn check(&self, timed_batches: usize) {
+    fn check(&self) {
         assert_eq!(
             self.log.delivered.load(Ordering::Relaxed),
-            (timed_batches + 1) * BATCH
+            (self.batches + 1) * BATCH
         );
         assert_eq!(self.log.other.load(Ordering::Relaxed), 0);
     }
@@ -307,7 +308,7 @@ fn main() {
             rounds.push(interleaved(&mut handler, &bare).await);
         }
         let (hc, bc) = cpu_per_delivery(&mut handler, &bare).await;
-        handler.check(handler.batches);
+        handler.check();
         let ratios: Vec<f64> = rounds.iter().map(|(h, b)| h / b).collect();
         let (low, high) = ratios
             .iter()

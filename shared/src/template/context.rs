@@ -82,6 +82,35 @@ impl fmt::Display for Sourced {
     }
 }
 
+/// The part of `ValueView` the collections share (each is a tuple struct over a
+/// collection with `is_empty`): printed and quoted as Liquid prints its own values,
+/// always truthy, empty when it holds nothing.
+macro_rules! collection_view {
+    ($type_name:literal) => {
+        fn as_debug(&self) -> &dyn fmt::Debug {
+            self
+        }
+        fn render(&self) -> DisplayCow<'_> {
+            DisplayCow::Owned(Box::new(Rendered(self.to_value())))
+        }
+        fn source(&self) -> DisplayCow<'_> {
+            DisplayCow::Owned(Box::new(Sourced(self.to_value())))
+        }
+        fn type_name(&self) -> &'static str {
+            $type_name
+        }
+        fn query_state(&self, state: State) -> bool {
+            match state {
+                State::Truthy => true,
+                State::DefaultValue | State::Empty | State::Blank => self.0.is_empty(),
+            }
+        }
+        fn to_kstr(&self) -> KStringCow<'_> {
+            KStringCow::from_string(self.render().to_string())
+        }
+    };
+}
+
 impl ValueView for Node<'_> {
     fn as_debug(&self) -> &dyn fmt::Debug {
         self
@@ -257,27 +286,8 @@ impl ValueView for Json {
 }
 
 impl ValueView for JsonArray {
-    fn as_debug(&self) -> &dyn fmt::Debug {
-        self
-    }
-    fn render(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(Rendered(self.to_value())))
-    }
-    fn source(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(Sourced(self.to_value())))
-    }
-    fn type_name(&self) -> &'static str {
-        "array"
-    }
-    fn query_state(&self, state: State) -> bool {
-        match state {
-            State::Truthy => true,
-            State::DefaultValue | State::Empty | State::Blank => self.0.is_empty(),
-        }
-    }
-    fn to_kstr(&self) -> KStringCow<'_> {
-        KStringCow::from_string(self.render().to_string())
-    }
+    collection_view!("array");
+
     fn to_value(&self) -> Value {
         Value::Array(self.0.iter().map(|v| Json::of(v).to_value()).collect())
     }
@@ -313,27 +323,8 @@ impl JsonArray {
 }
 
 impl ValueView for JsonObject {
-    fn as_debug(&self) -> &dyn fmt::Debug {
-        self
-    }
-    fn render(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(Rendered(self.to_value())))
-    }
-    fn source(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(Sourced(self.to_value())))
-    }
-    fn type_name(&self) -> &'static str {
-        "object"
-    }
-    fn query_state(&self, state: State) -> bool {
-        match state {
-            State::Truthy => true,
-            State::DefaultValue | State::Empty | State::Blank => self.0.is_empty(),
-        }
-    }
-    fn to_kstr(&self) -> KStringCow<'_> {
-        KStringCow::from_string(self.render().to_string())
-    }
+    collection_view!("object");
+
     fn to_value(&self) -> Value {
         Value::Object(
             self.0
@@ -372,36 +363,13 @@ impl ObjectView for JsonObject {
         true
     }
     fn get<'s>(&'s self, index: &str) -> Option<&'s dyn ValueView> {
-        match self.0.get(index) {
-            Some(v) => Some(Json::of(v)),
-            None if index == "size" => None,
-            None => Some(&NIL),
-        }
+        lenient(self.0.get(index).map(Json::of), index)
     }
 }
 
 impl ValueView for Object<'_> {
-    fn as_debug(&self) -> &dyn fmt::Debug {
-        self
-    }
-    fn render(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(Rendered(self.to_value())))
-    }
-    fn source(&self) -> DisplayCow<'_> {
-        DisplayCow::Owned(Box::new(Sourced(self.to_value())))
-    }
-    fn type_name(&self) -> &'static str {
-        "object"
-    }
-    fn query_state(&self, state: State) -> bool {
-        match state {
-            State::Truthy => true,
-            State::DefaultValue | State::Empty | State::Blank => self.0.is_empty(),
-        }
-    }
-    fn to_kstr(&self) -> KStringCow<'_> {
-        KStringCow::from_string(self.render().to_string())
-    }
+    collection_view!("object");
+
     fn to_value(&self) -> Value {
         Value::Object(
             self.0
@@ -442,11 +410,16 @@ impl ObjectView for Object<'_> {
         true
     }
     fn get<'s>(&'s self, index: &str) -> Option<&'s dyn ValueView> {
-        match self.0.get(index) {
-            Some(v) => Some(v),
-            // Leave `size` to Liquid, which answers it for every object.
-            None if index == "size" => None,
-            None => Some(&NIL),
-        }
+        lenient(self.0.get(index).map(|v| v as &dyn ValueView), index)
+    }
+}
+
+/// An object's answer for `index`: what it holds, else `nil`, except `size`, which is
+/// left to Liquid (it answers it for every object).
+fn lenient<'s>(found: Option<&'s dyn ValueView>, index: &str) -> Option<&'s dyn ValueView> {
+    match found {
+        Some(v) => Some(v),
+        None if index == "size" => None,
+        None => Some(&NIL),
     }
 }
