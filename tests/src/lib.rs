@@ -7,6 +7,7 @@
 
 #![allow(clippy::expect_used, clippy::panic)] // test support: failing loudly is right
 
+pub mod hostile;
 pub mod receiver;
 pub mod stack;
 

@@ -154,23 +154,73 @@ const BLOCK_TAGS: &[&str] = &[
     "ifchanged",
 ];
 
+/// One `{{ … }}` or `{% … %}` of a template: where its inside starts (a byte offset into
+/// the source), whether it is a tag, and its inside. The content of `{% raw %}` is text,
+/// and is skipped.
+struct Markup<'a> {
+    offset: usize,
+    tag: bool,
+    inner: &'a str,
+}
+
+/// The markup of a template, in order, as Liquid's lexer finds it.
+fn markup(source: &str) -> impl Iterator<Item = Markup<'_>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let open = at + source.get(at..)?.find('{')?;
+            let close = match source.as_bytes().get(open + 1) {
+                Some(b'{') => "}}",
+                Some(b'%') => "%}",
+                _ => {
+                    at = open + 1;
+                    continue;
+                }
+            };
+            let start = open + 2;
+            let end = start + source[start..].find(close)?;
+            at = end + 2;
+            let inner = &source[start..end];
+            let tag = close == "%}";
+            if tag && tag_name(inner) == "raw" {
+                // Its content is text, not markup.
+                at = source[at..].find("endraw").map_or(source.len(), |i| at + i);
+            }
+            return Some(Markup {
+                offset: start,
+                tag,
+                inner,
+            });
+        }
+    })
+}
+
+/// The name a tag's inside starts with.
+fn tag_name(inner: &str) -> &str {
+    inner
+        .trim_start_matches('-')
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or_default()
+}
+
+/// `line L, column C` of a byte offset, as Liquid's own errors count them (from 1, in
+/// characters).
+pub(super) fn position(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
 /// Refuses a template nested deeper than [`MAX_NESTING`], before the parser sees it.
 pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
     let too_deep = || format!("the template nests deeper than {MAX_NESTING} levels");
     let mut depth = 0_usize;
-    let mut rest = source;
-    while let Some(open) = rest.find('{') {
-        rest = &rest[open + 1..];
-        let close = match rest.as_bytes().first() {
-            Some(b'{') => "}}",
-            Some(b'%') => "%}",
-            _ => continue,
-        };
-        let Some(end) = rest.find(close) else { break };
-        let inner = &rest[1..end];
-        rest = &rest[end + 2..];
+    for m in markup(source) {
         let mut brackets = 0_usize;
-        for c in inner.chars() {
+        for c in m.inner.chars() {
             match c {
                 '[' => brackets += 1,
                 ']' => brackets = brackets.saturating_sub(1),
@@ -180,22 +230,11 @@ pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
                 return Err(too_deep());
             }
         }
-        if close == "}}" {
+        if !m.tag {
             continue;
         }
-        let name = inner
-            .trim_start_matches('-')
-            .trim_start()
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .next()
-            .unwrap_or_default();
-        if name == "raw" {
-            // Its content is text, not tags.
-            match rest.find("endraw") {
-                Some(i) => rest = &rest[i..],
-                None => break,
-            }
-        } else if BLOCK_TAGS.contains(&name) {
+        let name = tag_name(m.inner);
+        if BLOCK_TAGS.contains(&name) && name != "raw" {
             depth += 1;
             if depth > MAX_NESTING {
                 return Err(too_deep());
@@ -207,50 +246,94 @@ pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Refuses an integer literal that does not fit 64 bits (`truncate: 99999999999999999999`)
+/// before the parser sees it: Liquid's parser panics on one. Integers are found as
+/// Liquid's grammar finds them: digits with an optional sign, outside string literals,
+/// not part of a name and not the whole part of a float.
+pub(super) fn check_literals(source: &str) -> std::result::Result<(), String> {
+    for m in markup(source) {
+        let bytes = m.inner.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                quote @ (b'"' | b'\'') => {
+                    i += 1 + m.inner[i + 1..]
+                        .find(quote as char)
+                        .map_or(bytes.len(), |e| e + 1);
+                }
+                b if b.is_ascii_alphabetic() || b == b'_' => {
+                    // A name (`v1`, `a_2`): its digits are not a number.
+                    while i < bytes.len()
+                        && (bytes[i].is_ascii_alphanumeric()
+                            || bytes[i] == b'_'
+                            || bytes[i] == b'-')
+                    {
+                        i += 1;
+                    }
+                }
+                b if b.is_ascii_digit()
+                    || ((b == b'-' || b == b'+')
+                        && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) =>
+                {
+                    let start = i;
+                    i += 1;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    let float = bytes.get(i) == Some(&b'.')
+                        && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+                    if float {
+                        i += 1;
+                        while i < bytes.len() && bytes[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                    } else if m.inner[start..i].parse::<i64>().is_err() {
+                        let (line, column) = position(source, m.offset + start);
+                        return Err(format!(
+                            "line {line}, column {column}: the number {} does not fit a 64-bit integer",
+                            &m.inner[start..i]
+                        ));
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The Liquid parser every webhook template is parsed with.
 pub(super) fn parser() -> Result<liquid::Parser> {
     let filters: Vec<Box<dyn ParseFilter>> = vec![
-        Box::new(stdlib::Abs),
         Box::new(stdlib::Append),
-        Box::new(stdlib::AtLeast),
-        Box::new(stdlib::AtMost),
         Box::new(stdlib::Capitalize),
-        Box::new(stdlib::Ceil),
         Box::new(stdlib::Compact),
         Box::new(stdlib::Concat),
         Box::new(stdlib::Date),
         Box::new(stdlib::Default),
-        Box::new(stdlib::DividedBy),
         Box::new(stdlib::Downcase),
         Box::new(stdlib::Escape),
         Box::new(stdlib::EscapeOnce),
         Box::new(stdlib::First),
-        Box::new(stdlib::Floor),
         Box::new(stdlib::Join),
         Box::new(stdlib::Last),
         Box::new(stdlib::Lstrip),
         Box::new(stdlib::Map),
-        Box::new(stdlib::Minus),
-        Box::new(stdlib::Modulo),
         Box::new(stdlib::NewlineToBr),
-        Box::new(stdlib::Plus),
         Box::new(stdlib::Prepend),
         Box::new(stdlib::Remove),
         Box::new(stdlib::RemoveFirst),
         Box::new(stdlib::Replace),
         Box::new(stdlib::ReplaceFirst),
         Box::new(stdlib::Reverse),
-        Box::new(stdlib::Round),
         Box::new(stdlib::Rstrip),
         Box::new(stdlib::Size),
-        Box::new(stdlib::Slice),
         Box::new(stdlib::Sort),
         Box::new(stdlib::SortNatural),
         Box::new(stdlib::Split),
         Box::new(stdlib::Strip),
         Box::new(stdlib::StripHtml),
         Box::new(stdlib::StripNewlines),
-        Box::new(stdlib::Times),
         Box::new(stdlib::Truncate),
         Box::new(stdlib::TruncateWords),
         Box::new(stdlib::Uniq),
@@ -259,6 +342,12 @@ pub(super) fn parser() -> Result<liquid::Parser> {
         Box::new(stdlib::UrlEncode),
         Box::new(stdlib::Where),
     ];
+    // Arithmetic and `slice` are checked versions of our own (see `numbers`).
+    let filters = filters.into_iter().chain(
+        super::numbers::filters()
+            .into_iter()
+            .map(|f| Box::new(f) as Box<dyn ParseFilter>),
+    );
     let builder = liquid::ParserBuilder::new()
         .tag(AssignTag)
         .tag(stdlib::BreakTag)
@@ -274,7 +363,6 @@ pub(super) fn parser() -> Result<liquid::Parser> {
         .block(ForBlock)
         .block(CaptureBlock);
     filters
-        .into_iter()
         .fold(builder, |builder, filter| builder.filter(Metered(filter)))
         .build()
 }

@@ -6,6 +6,7 @@
 
 mod context;
 mod limits;
+mod numbers;
 mod shape;
 
 use std::collections::BTreeMap;
@@ -205,21 +206,45 @@ fn parse(field: &str, source: &str) -> Result<Compiled, FieldError> {
             "the Liquid parser is unavailable",
         )
     })?;
-    limits::check_nesting(source)
-        .map_err(|message| FieldError::new("invalid_template", field, message))?;
+    let invalid = |message: String| FieldError::new("invalid_template", field, message);
+    limits::check_nesting(source).map_err(invalid)?;
+    limits::check_literals(source).map_err(invalid)?;
     let liquid = parser.parse(source).map_err(|e| {
-        let message = e.to_string();
-        let message = message.trim_start_matches("liquid: ").trim().to_string();
-        FieldError::new(
-            "invalid_template",
-            field,
-            format!("the Liquid template does not parse: {message}"),
-        )
+        invalid(format!(
+            "the Liquid template does not parse: {}",
+            describe(&e)
+        ))
     })?;
     Ok(Compiled {
         liquid,
         shape: Shape::of(source),
     })
+}
+
+/// Liquid's parse error (a block that points at the place) as one line:
+/// `line L, column C: what is wrong`.
+fn describe(e: &liquid::Error) -> String {
+    let text = e.to_string();
+    let position = text
+        .split_once("--> ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|p| p.split_once(':'))
+        .and_then(|(l, c)| Some((l.parse::<usize>().ok()?, c.parse::<usize>().ok()?)));
+    let mut lines = text.lines().map(str::trim);
+    let what = lines
+        .by_ref()
+        .find_map(|l| l.strip_prefix("= "))
+        .unwrap_or_else(|| text.trim_start_matches("liquid:").trim());
+    // Liquid names the tag it did not know; the list of those it knows is noise here.
+    let detail = lines
+        .find_map(|l| l.strip_prefix("requested="))
+        .map(|r| format!(" (`{r}`)"))
+        .unwrap_or_default();
+    let what = shorten(&format!("{}{detail}", what.trim_end_matches('.')));
+    match position {
+        Some((line, column)) => format!("line {line}, column {column}: {what}"),
+        None => what,
+    }
 }
 
 fn compile_body(field: &str, body: Option<&BodyTemplate>) -> Result<CompiledBody, FieldError> {

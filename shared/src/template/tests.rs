@@ -168,7 +168,32 @@ fn parse_errors_name_the_field_and_the_position() {
         (err.code, err.field.as_str()),
         ("invalid_template", "headers.X-A")
     );
-    assert!(err.message.contains("1:"), "{}", err.message);
+    assert_eq!(
+        err.message,
+        "the Liquid template does not parse: line 1, column 17: expected Identifier"
+    );
+    // Further lines and columns, and the tag Liquid did not know.
+    let bad = spec(serde_json::json!({"body": {"type": "raw", "template": "a\n\n  {% endif %}"}}));
+    let err = CompiledWebhook::compile(&bad).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.message.as_str()),
+        (
+            "body.template",
+            "the Liquid template does not parse: line 3, column 6: Unknown tag (`endif`)"
+        )
+    );
+    // An integer Liquid's parser could not hold is refused before it sees it.
+    let bad = spec(
+        serde_json::json!({"url": "https://x.y/{{ 'a' | truncate: 1 }}\n{{ \"9\" | truncate: 99999999999999999999 }}"}),
+    );
+    let err = CompiledWebhook::compile(&bad).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.message.as_str()),
+        (
+            "url",
+            "line 2, column 20: the number 99999999999999999999 does not fit a 64-bit integer"
+        )
+    );
     let bad = spec(
         serde_json::json!({"locales": {"ko": {"body": {"type": "json", "fields": {"a": "{% if %}"}}}}}),
     );
