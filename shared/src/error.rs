@@ -58,3 +58,14 @@ impl From<&FieldError> for Problem {
         Problem::new(e.code, e.message.clone(), field)
     }
 }
+
+/// What a caught panic said, for a log line or a dead-letter reason (its first 200
+/// characters; a panic message never carries a secret, but it may be long).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    text.chars().take(200).collect()
+}

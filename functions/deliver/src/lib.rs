@@ -8,11 +8,12 @@
 //! attempt whose bookkeeping a crash cut short still counts.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::json;
 use url::Url;
 
@@ -161,6 +162,14 @@ impl Logged {
     }
 }
 
+/// What a message's processing needs of it.
+struct Incoming {
+    id: Option<String>,
+    body: String,
+    receipt: String,
+    received: u32,
+}
+
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Disposition {
@@ -230,24 +239,32 @@ impl Deliverer {
 
     /// Handles one SQS batch; the response lists the messages SQS should show again.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        // Concurrent within this one task: the work between sends is small, the function
-        // runs on a fraction of a vCPU, and a release build aborts on a panic anyway, so a
-        // spawned task per message would only add a clone, an allocation and a wake-up.
-        let results: Vec<(Option<String>, Disposition)> = futures_util::stream::iter(event.records)
-            .map(|mut message| {
-                // What a message's processing needs, taken out before anything is awaited:
-                // the rest of the message does not travel in the future.
-                let id = message.message_id.take();
-                let body = message.body.take().unwrap_or_default();
-                let receipt = message.receipt_handle.take().unwrap_or_default();
-                let received = message
+        // What a message's processing needs, taken out of it first: the rest of the
+        // message does not travel in the futures.
+        let messages: Vec<Incoming> = event
+            .records
+            .into_iter()
+            .map(|mut message| Incoming {
+                id: message.message_id.take(),
+                body: message.body.take().unwrap_or_default(),
+                receipt: message.receipt_handle.take().unwrap_or_default(),
+                received: message
                     .attributes
                     .get("ApproximateReceiveCount")
                     .and_then(|c| c.parse::<u32>().ok())
                     .unwrap_or(1)
-                    .max(1);
-                async move { (id, self.process(body, receipt, received).await) }
+                    .max(1),
             })
+            .collect();
+        // Concurrent within this one task: the work between sends is small and the
+        // function runs on a fraction of a vCPU, so a spawned task per message would only
+        // add a clone, an allocation and a wake-up. Each message is its own unit of
+        // failure: should processing one panic (a bug; customer input cannot cause one),
+        // that message alone is poisoned and the rest of the batch completes.
+        // The futures are made before the stream, so no closure over a borrowed message
+        // is part of this future's type (which would make it not `Send` for rustc).
+        let work: Vec<_> = messages.iter().map(|m| self.one(m)).collect();
+        let results: Vec<(Option<&str>, Disposition)> = futures_util::stream::iter(work)
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -255,7 +272,7 @@ impl Deliverer {
         for (id, disposition) in results {
             if disposition == Disposition::Again {
                 match id {
-                    Some(id) => response.add_failure(id),
+                    Some(id) => response.add_failure(id.to_string()),
                     None => tracing::error!("a message without an id cannot be reported for retry"),
                 }
             }
@@ -263,29 +280,65 @@ impl Deliverer {
         response
     }
 
+    /// One message of a batch, its processing contained.
+    async fn one<'m>(&self, m: &'m Incoming) -> (Option<&'m str>, Disposition) {
+        let work = AssertUnwindSafe(self.process(&m.body, &m.receipt, m.received));
+        let disposition = match work.catch_unwind().await {
+            Ok(disposition) => disposition,
+            Err(panic) => {
+                let what = hookline_core::error::panic_message(&*panic);
+                self.contain(&m.body, m.received, what).await
+            }
+        };
+        (m.id.as_deref(), disposition)
+    }
+
+    /// A message whose processing panicked: a bug, so trying it again would only panic
+    /// again. It goes to the DLQ with the reason, and the attempt log says so.
+    async fn contain(&self, body: &str, attempt: u32, panic: String) -> Disposition {
+        tracing::error!(panic = %panic, "processing a message panicked");
+        let why = format!(
+            "Hookline failed while processing this delivery (a bug: {panic}); it was dead-lettered"
+        );
+        if let Ok(task) = serde_json::from_str::<DeliveryTask>(body) {
+            let logged = AssertUnwindSafe(self.log(
+                &task,
+                "",
+                attempt,
+                AttemptStatus::DeadLettered,
+                Logged::because(why.clone()),
+                clock::now_ms(),
+            ));
+            if logged.catch_unwind().await.is_err() {
+                tracing::error!(delivery_id = %task.delivery_id, "could not log a contained panic");
+            }
+        }
+        self.poison(body, &why).await
+    }
+
     /// One message: `received` is its receive count, which numbers the attempt.
-    async fn process(&self, body: String, receipt: String, received: u32) -> Disposition {
-        let task: DeliveryTask = match serde_json::from_str(&body) {
+    async fn process(&self, body: &str, receipt: &str, received: u32) -> Disposition {
+        let task: DeliveryTask = match serde_json::from_str(body) {
             Ok(task) => task,
             Err(e) => {
                 return self
-                    .poison(&body, &format!("the message is not a delivery task: {e}"))
+                    .poison(body, &format!("the message is not a delivery task: {e}"))
                     .await;
             }
         };
         if task.v != TASK_VERSION {
             return self
                 .poison(
-                    &body,
+                    body,
                     &format!("delivery task version {} is not understood", task.v),
                 )
                 .await;
         }
         let now = clock::now_ms();
         if let Some(due) = task.deliver_at.filter(|due| *due > now) {
-            return self.hold(&task, &receipt, due, now).await;
+            return self.hold(&task, receipt, due, now).await;
         }
-        self.attempt(task, &body, &receipt, received, now).await
+        self.attempt(task, body, receipt, received, now).await
     }
 
     /// A message that cannot be a delivery: to the DLQ with the reason, never retried.

@@ -618,3 +618,109 @@ async fn every_rendered_url_is_checked_even_when_the_last_one_is_kept() {
     }
     assert_eq!(seen.received().len(), 3);
 }
+
+/// A webhook store with a bug: it panics when asked for one webhook.
+struct PanicsOn {
+    inner: Arc<InMemoryWebhookStore>,
+    id: String,
+}
+
+#[async_trait::async_trait]
+impl WebhookStore for PanicsOn {
+    async fn create(&self, w: &Webhook) -> Result<(), hookline_core::store::StoreError> {
+        self.inner.create(w).await
+    }
+    async fn get(
+        &self,
+        project: &str,
+        id: &str,
+    ) -> Result<Option<Webhook>, hookline_core::store::StoreError> {
+        if id == self.id {
+            panic!("a bug in the store");
+        }
+        self.inner.get(project, id).await
+    }
+    async fn list(
+        &self,
+        project: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<hookline_core::store::Page<Webhook>, hookline_core::store::StoreError> {
+        self.inner.list(project, limit, after).await
+    }
+    async fn update(&self, w: &Webhook, v: u64) -> Result<(), hookline_core::store::StoreError> {
+        self.inner.update(w, v).await
+    }
+    async fn delete(&self, p: &str, id: &str) -> Result<bool, hookline_core::store::StoreError> {
+        self.inner.delete(p, id).await
+    }
+    async fn subscribers(
+        &self,
+        p: &str,
+        t: &str,
+    ) -> Result<Vec<Webhook>, hookline_core::store::StoreError> {
+        self.inner.subscribers(p, t).await
+    }
+}
+
+/// A panic is a bug, never the customer's input; should one happen anyway, it costs the
+/// message that caused it (dead-lettered with the reason, logged), not the rest of the
+/// batch and not the process.
+#[tokio::test]
+async fn a_panic_costs_its_own_message_only() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let ok = h.hook(&format!("{base}/ok"), json!({})).await;
+    let cursed = h.hook(&format!("{base}/ok"), json!({})).await;
+    let deliverer = Deliverer::new(
+        Arc::new(PanicsOn {
+            inner: h.webhooks.clone(),
+            id: cursed.id.clone(),
+        }),
+        h.events.clone(),
+        h.attempts.clone(),
+        h.queue.clone(),
+        Sender::new(TargetPolicy {
+            allow_private: true,
+        })
+        .unwrap(),
+        Schedule::scaled(0.001),
+        30 * DAY,
+    );
+    let records: Vec<serde_json::Value> = [(&ok, "a"), (&cursed, "b"), (&ok, "c")]
+        .iter()
+        .map(|(w, id)| {
+            let mut t = task(w);
+            t.delivery_id = format!("msg_{id}");
+            json!({"messageId": id, "receiptHandle": format!("rh-{id}"), "body": body(&t), "attributes": {"ApproximateReceiveCount": "2"}})
+        })
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).unwrap();
+    let response = deliverer.handle(event).await;
+    // Nothing is handed back for retry: retrying a bug would only panic again.
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        seen.received().len(),
+        2,
+        "both healthy messages were delivered"
+    );
+    let dead = h.queue.recorded().dead_letters;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].0.contains("msg_b"));
+    assert!(dead[0].2.contains("a bug in the store"), "{dead:?}");
+    let mut statuses: Vec<(String, AttemptStatus, u32)> = h
+        .attempts
+        .all()
+        .into_iter()
+        .map(|a| (a.delivery_id, a.status, a.attempt))
+        .collect();
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        statuses,
+        vec![
+            ("msg_a".to_string(), AttemptStatus::Delivered, 2),
+            ("msg_b".to_string(), AttemptStatus::DeadLettered, 2),
+            ("msg_c".to_string(), AttemptStatus::Delivered, 2),
+        ]
+    );
+}

@@ -5,12 +5,14 @@
 //! failed, and leave the rest to their visibility timeout.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use axum::Router;
+use futures_util::FutureExt;
 use tokio::sync::watch;
 
 /// The event source's settings (the template's parameters of the same names).
@@ -156,7 +158,20 @@ pub async fn poll(
                 continue;
             }
         };
-        let response = deliverer.handle(event).await;
+        // The handler contains a panic to the message that caused it; this keeps a bug
+        // in the batch bookkeeping from ending the poller (the batch comes back after
+        // its visibility timeout).
+        let response = match AssertUnwindSafe(deliverer.handle(event))
+            .catch_unwind()
+            .await
+        {
+            Ok(response) => response,
+            Err(panic) => {
+                let what = hookline_core::error::panic_message(&*panic);
+                tracing::error!(panic = %what, "the delivery handler panicked");
+                continue;
+            }
+        };
         let failed: HashSet<String> = response
             .batch_item_failures
             .iter()

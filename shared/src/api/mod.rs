@@ -268,6 +268,22 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(refuse_oversized))
+        .layer(axum::middleware::from_fn(contain_panics))
+}
+
+/// A handler that panics (a bug: no input may cause one) answers 500 in the error shape
+/// and costs that request only, never the process that serves the others.
+async fn contain_panics(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            ApiError::Internal(crate::error::panic_message(&*panic).into()).into_response()
+        }
+    }
 }
 
 /// How much of a declared-oversized body is read (and dropped) before answering 413.
@@ -296,5 +312,43 @@ async fn refuse_oversized(
             ApiError::TooLarge.into_response()
         }
         _ => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn call(app: &axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_costs_its_request_only() {
+        async fn boom() -> &'static str {
+            panic!("a bug in a handler")
+        }
+        let app = router::<()>(vec![
+            ("/boom", axum::routing::get(boom)),
+            ("/ok", axum::routing::get(health)),
+        ]);
+        let (status, body) = call(&app, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "internal_error", "message": "internal error"}})
+        );
+        let (status, body) = call(&app, "/ok").await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("ok"))
+        );
     }
 }

@@ -73,10 +73,15 @@ fn metered_until<R>(deadline: Instant, render: impl FnOnce() -> R) -> R {
         deadline,
         steps: 0,
     };
-    let outer = BUDGET.with(|b| b.replace(Some(fresh)));
-    let result = render();
-    BUDGET.with(|b| b.set(outer));
-    result
+    /// Puts the outer budget back however the render ends, a panic included.
+    struct Restore(Option<Budget>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(BUDGET.with(|b| b.replace(Some(fresh))));
+    render()
 }
 
 fn spend(iterations: u32, bytes: usize) -> Result<()> {

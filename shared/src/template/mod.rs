@@ -209,7 +209,14 @@ fn parse(field: &str, source: &str) -> Result<Compiled, FieldError> {
     let invalid = |message: String| FieldError::new("invalid_template", field, message);
     limits::check_nesting(source).map_err(invalid)?;
     limits::check_literals(source).map_err(invalid)?;
-    let liquid = parser.parse(source).map_err(|e| {
+    // The checks above keep Liquid's parser from the inputs it panics on; should one
+    // remain, it costs this template, not the process.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(source)))
+        .map_err(|panic| {
+            tracing::error!(field, panic = %crate::error::panic_message(&*panic), "Liquid's parser panicked");
+            invalid("the Liquid template could not be parsed".to_string())
+        })?;
+    let liquid = parsed.map_err(|e| {
         invalid(format!(
             "the Liquid template does not parse: {}",
             describe(&e)
