@@ -69,3 +69,19 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or("a panic without a message");
     text.chars().take(200).collect()
 }
+
+/// An error and its causes, `outer: inner: innermost`, for a log line. The AWS SDK's
+/// errors say little at the top ("dispatch failure") and the reason below.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}

@@ -5,10 +5,11 @@
 //! Nothing is lost half-way: before anything is sent, the event record lists every
 //! matched delivery with its delivery id; messages are sent in batches of ten (calls
 //! concurrent, entries SQS rejects retried), and the record then notes what went out.
-//! A repeated POST of the same event id finishes an incomplete fan-out once the first
-//! attempt's lease has lapsed, sending only what is not noted as sent. A crash between a
-//! send and the note can send a task twice; both copies carry the same delivery id, the
-//! `webhook-id` receivers deduplicate on.
+//! A fan-out that stopped half-way (SQS failing, or the process killed) is finished by
+//! whoever finds it incomplete once its lease has lapsed: a repeated POST of the same
+//! event id, or [`FanOut::sweep`], which runs on a schedule. Either sends only what is not
+//! noted as sent. A crash between a send and the note can send a task twice; both copies
+//! carry the same delivery id, the `webhook-id` receivers deduplicate on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,10 +50,26 @@ pub enum FanOutError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(
-        "{unsent} of {total} deliveries are not yet enqueued; send the event again with the same id to finish"
+        "{unsent} of {total} deliveries are not yet enqueued; Hookline finishes them within minutes, or send the event again with the same id"
     )]
     Incomplete { unsent: usize, total: usize },
+    /// The event's fan-out is unfinished and another request holds it; it is free again
+    /// within `retry_after`.
+    #[error("the event's deliveries are still being enqueued; send it again shortly")]
+    Busy { retry_after: Millis },
 }
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Abandoned fan-outs finished.
+    pub finished: usize,
+    /// Ones that could not be finished this time (the next sweep tries again).
+    pub failed: usize,
+}
+
+/// The most abandoned fan-outs one sweep takes on.
+pub const SWEEP_LIMIT: usize = 100;
 
 /// The fan-out and its ports.
 #[derive(Clone)]
@@ -147,18 +164,24 @@ impl FanOut {
                 duplicate: false,
             });
         }
-        // A duplicate: finish the first request's fan-out if it stopped half-way.
+        // A duplicate: finish the first request's fan-out if it stopped half-way; while
+        // another request holds it, the client is told when to come back (never that the
+        // event is done when nothing is finishing it).
         let existing = self
             .events
             .get(project, &event_id)
             .await?
             .ok_or(StoreError::Conflict)?;
-        if !existing.complete
-            && self
+        if !existing.complete {
+            if !self
                 .events
                 .take_lease(project, &event_id, now, now + LEASE)
                 .await?
-        {
+            {
+                return Err(FanOutError::Busy {
+                    retry_after: (existing.lease_until - now).clamp(SECOND, LEASE),
+                });
+            }
             tracing::warn!(event_id = %event_id, "resuming an incomplete fan-out");
             self.enqueue(&existing, now).await?;
         }
@@ -167,6 +190,43 @@ impl FanOut {
             matched: existing.deliveries.len(),
             duplicate: true,
         })
+    }
+
+    /// Finishes fan-outs a crash (or a queue outage) left incomplete, whose lease ran out:
+    /// what makes a 202 hold without the client posting again. Runs on a schedule (the
+    /// delivery function on AWS, the local runtime's own timer locally); one at a time,
+    /// and stops taking new ones at `until`.
+    pub async fn sweep(&self, until: std::time::Instant) -> Result<Swept, StoreError> {
+        let now = crate::clock::now_ms();
+        let mut swept = Swept::default();
+        for (project, event_id) in self.events.abandoned(now, SWEEP_LIMIT).await? {
+            if std::time::Instant::now() >= until {
+                break;
+            }
+            let now = crate::clock::now_ms();
+            // Another sweep, or a POST, may have taken it meanwhile.
+            if !self
+                .events
+                .take_lease(&project, &event_id, now, now + LEASE)
+                .await?
+            {
+                continue;
+            }
+            let Some(record) = self.events.get(&project, &event_id).await? else {
+                continue;
+            };
+            match self.enqueue(&record, now).await {
+                Ok(()) => {
+                    tracing::warn!(project_id = %project, event_id = %event_id, "finished an abandoned fan-out");
+                    swept.finished += 1;
+                }
+                Err(e) => {
+                    tracing::error!(project_id = %project, event_id = %event_id, error = %e, "could not finish an abandoned fan-out");
+                    swept.failed += 1;
+                }
+            }
+        }
+        Ok(swept)
     }
 
     /// Sends the deliveries of `record` that are not yet enqueued, and notes them.
@@ -192,7 +252,7 @@ impl FanOut {
         let (sent, unsent) = self.send(tasks, delay).await;
         let complete = unsent.is_empty();
         self.events
-            .mark_enqueued(&record.project_id, &record.event.id, &sent, complete)
+            .mark_enqueued(&record.project_id, &record.event.id, &sent, complete, now)
             .await?;
         if complete {
             Ok(())

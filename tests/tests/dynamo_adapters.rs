@@ -295,24 +295,30 @@ async fn event_records_are_created_once_leased_and_marked() {
         !store.create(&record).await.unwrap(),
         "a second create is a duplicate"
     );
-    // The lease holds while it is current.
+    // The lease holds while it is current, and the sweep leaves it alone.
     assert!(
         !store
             .take_lease(&project, "ev-1", now, now + 60_000)
             .await
             .unwrap()
     );
+    let mine =
+        |found: Vec<(String, String)>| found.into_iter().any(|(p, e)| p == project && e == "ev-1");
+    assert!(!mine(store.abandoned(now, 1000).await.unwrap()));
+    // A fan-out that stops half-way gives its lease up: the sweep sees it at once…
     store
-        .mark_enqueued(&project, "ev-1", &["wh_a".to_string()], false)
+        .mark_enqueued(&project, "ev-1", &["wh_a".to_string()], false, now)
         .await
         .unwrap();
     let got = store.get(&project, "ev-1").await.unwrap().unwrap();
     assert_eq!(got.enqueued, ["wh_a".to_string()].into());
     assert!(!got.complete);
+    assert_eq!(got.lease_until, now);
     assert_eq!(got.event.data["k"], "v");
     assert_eq!(got.deliveries.len(), 2);
-    // Once lapsed, exactly one taker wins it.
-    let later = now + 31_000;
+    let later = now + 1;
+    assert!(mine(store.abandoned(later, 1000).await.unwrap()));
+    // …and exactly one taker wins it.
     assert!(
         store
             .take_lease(&project, "ev-1", later, later + 30_000)
@@ -326,13 +332,14 @@ async fn event_records_are_created_once_leased_and_marked() {
             .unwrap()
     );
     store
-        .mark_enqueued(&project, "ev-1", &["wh_b".to_string()], true)
+        .mark_enqueued(&project, "ev-1", &["wh_b".to_string()], true, later)
         .await
         .unwrap();
     let done = store.get(&project, "ev-1").await.unwrap().unwrap();
     assert!(done.complete);
     assert_eq!(done.enqueued.len(), 2);
-    // A complete record cannot be leased again.
+    // A complete record leaves the sweep's index, and cannot be leased again.
+    assert!(!mine(store.abandoned(later + 100_000, 1000).await.unwrap()));
     assert!(
         !store
             .take_lease(&project, "ev-1", later + 100_000, later + 200_000)

@@ -18,8 +18,15 @@ fn the_visibility_arithmetic_holds() {
     let max_receives = r["DeliveryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
         .as_i64()
         .unwrap();
-    // The function outlives the longest request (90 s) with room for bookkeeping.
+    // The function outlives the longest request (90 s) with room for bookkeeping, and
+    // lets a message go before it times out.
     assert!(timeout >= 90 + 10, "DeliverFunction Timeout {timeout}");
+    assert_eq!(
+        timeout as u64,
+        deliver::FUNCTION_TIMEOUT.as_secs(),
+        "the handler's idea of its timeout"
+    );
+    assert!(deliver::RELEASE_MARGIN.as_secs() + 90 < timeout as u64);
     // AWS's rule for SQS event sources: visibility at least six times the function timeout.
     assert!(
         visibility >= 6 * timeout,
@@ -113,4 +120,21 @@ fn the_sam_local_env_files_override_only_what_the_template_declares() {
     )
     .unwrap();
     assert_eq!(container["HOOKLINE_ADMIN_KEY"], "local-admin-key");
+}
+
+#[test]
+fn abandoned_fan_outs_are_swept_on_a_schedule() {
+    let t = template();
+    let sweep = &t["Resources"]["DeliverFunction"]["Properties"]["Events"]["Sweep"];
+    assert_eq!(sweep["Type"], "Schedule");
+    assert_eq!(sweep["Properties"]["Schedule"], "rate(1 minute)");
+    let input: serde_json::Value =
+        serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
+    let invocation: deliver::Invocation = serde_json::from_value(input).unwrap();
+    assert_eq!(invocation.hookline.as_deref(), Some("sweep"));
+    let index = &t["Resources"]["EventsTable"]["Properties"]["GlobalSecondaryIndexes"][0];
+    assert_eq!(
+        index["IndexName"],
+        hookline_core::store::dynamo::EVENTS_INCOMPLETE_INDEX
+    );
 }

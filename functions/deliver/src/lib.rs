@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures_util::{FutureExt, StreamExt};
@@ -31,6 +31,33 @@ use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
 
 /// Messages of one batch in flight at once.
 pub const CONCURRENCY: usize = 10;
+
+/// The delivery function's timeout (`DeliverFunction.Timeout` in infra/template.yaml; a
+/// test holds the two together): the longest request a receiver may take (90 s) and
+/// room for the bookkeeping around it.
+pub const FUNCTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long before the function's timeout a message still in hand is let go.
+pub const RELEASE_MARGIN: Duration = Duration::from_secs(15);
+
+/// What the delivery function is invoked with: the SQS event source's batch, or the
+/// scheduled `{"hookline": "sweep"}` that finishes fan-outs a crash abandoned. One
+/// struct rather than an untagged enum, so a batch is read as directly as an `SqsEvent`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Invocation {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<aws_lambda_events::event::sqs::SqsMessage>,
+    #[serde(default)]
+    pub hookline: Option<String>,
+}
+
+/// The delivery function's answer: the batch response, or what a sweep did.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Batch(SqsBatchResponse),
+    Swept { finished: usize, failed: usize },
+}
 
 /// What is prepared once per webhook version: parsed templates and keyed signatures,
 /// and the last URL the target policy allowed (most webhooks render the same URL for
@@ -237,8 +264,47 @@ impl Deliverer {
         Ok(deliverer)
     }
 
-    /// Handles one SQS batch; the response lists the messages SQS should show again.
+    /// Handles one SQS batch with the function's whole timeout ahead.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_until(event, Instant::now() + FUNCTION_TIMEOUT)
+            .await
+    }
+
+    /// What the function was invoked with: a batch, or the scheduled sweep.
+    pub async fn invoke(&self, invocation: Invocation, deadline: Instant) -> Answer {
+        match invocation.hookline.as_deref() {
+            Some("sweep") => {
+                // New fan-outs are taken on until a margin before the deadline.
+                match self.fanout.sweep(deadline - RELEASE_MARGIN).await {
+                    Ok(swept) => Answer::Swept {
+                        finished: swept.finished,
+                        failed: swept.failed,
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %hookline_core::error::chain(&e), "the sweep could not read the events table");
+                        Answer::Swept {
+                            finished: 0,
+                            failed: 0,
+                        }
+                    }
+                }
+            }
+            other => {
+                if let Some(unknown) = other {
+                    tracing::warn!(invocation = %unknown, "an unknown invocation; treated as a batch");
+                }
+                let mut event = SqsEvent::default();
+                event.records = invocation.records;
+                Answer::Batch(self.handle_until(event, deadline).await)
+            }
+        }
+    }
+
+    /// Handles one SQS batch; the response lists the messages SQS should show again. A
+    /// message still in hand at [`RELEASE_MARGIN`] before `deadline` (the function's own
+    /// timeout) is let go, reported for retry, so that a stalled store or queue costs a
+    /// retry of that message, never a timed-out invocation and its whole batch.
+    pub async fn handle_until(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         // What a message's processing needs, taken out of it first: the rest of the
         // message does not travel in the futures.
         let messages: Vec<Incoming> = event
@@ -263,7 +329,8 @@ impl Deliverer {
         // that message alone is poisoned and the rest of the batch completes.
         // The futures are made before the stream, so no closure over a borrowed message
         // is part of this future's type (which would make it not `Send` for rustc).
-        let work: Vec<_> = messages.iter().map(|m| self.one(m)).collect();
+        let release_at = deadline - RELEASE_MARGIN;
+        let work: Vec<_> = messages.iter().map(|m| self.one(m, release_at)).collect();
         let results: Vec<(Option<&str>, Disposition)> = futures_util::stream::iter(work)
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -280,14 +347,24 @@ impl Deliverer {
         response
     }
 
-    /// One message of a batch, its processing contained.
-    async fn one<'m>(&self, m: &'m Incoming) -> (Option<&'m str>, Disposition) {
+    /// One message of a batch, its processing contained and bounded by `release_at`.
+    async fn one<'m>(
+        &self,
+        m: &'m Incoming,
+        release_at: Instant,
+    ) -> (Option<&'m str>, Disposition) {
         let work = AssertUnwindSafe(self.process(&m.body, &m.receipt, m.received));
-        let disposition = match work.catch_unwind().await {
-            Ok(disposition) => disposition,
-            Err(panic) => {
+        let disposition = match tokio::time::timeout_at(release_at.into(), work.catch_unwind())
+            .await
+        {
+            Ok(Ok(disposition)) => disposition,
+            Ok(Err(panic)) => {
                 let what = hookline_core::error::panic_message(&*panic);
                 self.contain(&m.body, m.received, what).await
+            }
+            Err(_) => {
+                tracing::warn!(message_id = ?m.id, "released a message still in hand near the function's timeout");
+                Disposition::Again
             }
         };
         (m.id.as_deref(), disposition)

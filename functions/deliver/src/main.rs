@@ -1,6 +1,9 @@
-//! Lambda entrypoint of the delivery function (SQS event source, ReportBatchItemFailures).
+//! Lambda entrypoint of the delivery function: the SQS event source (ReportBatchItemFailures)
+//! and the scheduled sweep.
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use std::time::{Duration, Instant};
+
+use deliver::Invocation;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 /// Each delivery parses a task, builds a render context and writes an attempt record:
@@ -17,8 +20,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = hookline_core::Config::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let deliverer = &deliver::Deliverer::from_config(&config, &aws)?;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(deliverer.handle(event.payload).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Invocation>| async move {
+            let left = event
+                .context
+                .deadline
+                .saturating_sub(hookline_core::clock::now_ms() as u64);
+            let deadline = Instant::now() + Duration::from_millis(left);
+            Ok::<_, lambda_runtime::Error>(deliverer.invoke(event.payload, deadline).await)
+        },
+    ))
     .await
 }

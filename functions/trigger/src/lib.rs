@@ -84,11 +84,19 @@ pub fn router(state: AppState) -> Router {
 
 fn fanout_error(e: FanOutError) -> ApiError {
     match e {
-        FanOutError::Incomplete { .. } => ApiError::Unavailable(e.to_string()),
+        FanOutError::Incomplete { .. } => ApiError::unavailable(e.to_string()),
+        FanOutError::Busy { retry_after } => ApiError::Unavailable {
+            message: e.to_string(),
+            retry_after: u64::try_from(
+                hookline_core::retry::round_up_to_seconds(retry_after) / 1000,
+            )
+            .unwrap_or(1)
+            .max(1),
+        },
         FanOutError::Queue(q) => {
-            tracing::error!(error = %q, "the delivery queue failed");
-            ApiError::Unavailable(
-                "the delivery queue is unavailable; send the event again with the same id".into(),
+            tracing::error!(error = %hookline_core::error::chain(&q), "the delivery queue failed");
+            ApiError::unavailable(
+                "the delivery queue is unavailable; send the event again with the same id",
             )
         }
         FanOutError::Store(s) => ApiError::from(s),

@@ -252,22 +252,9 @@ async fn a_fan_out_that_stopped_half_way_is_finished_by_a_retried_post_without_r
     assert_eq!((record.enqueued.len(), record.complete), (10, false));
     let sent_first: Vec<_> = h.tasks().into_iter().map(|t| t.webhook_id).collect();
 
-    // While its lease holds, a retry reports a duplicate and leaves the work alone…
+    // The request that gave up also gave its lease up: a retry finishes the fan-out at
+    // once, sending only what was missing.
     h.queue.fail_after_batches.store(0, Ordering::SeqCst);
-    let (_, v) = h
-        .post_event("acme", json!({"id": "ev-1", "type": "a"}))
-        .await;
-    assert_eq!(v["duplicate"], true);
-    assert_eq!(h.tasks().len(), 10);
-
-    // …and once it lapses, a retry finishes it, sending only what was missing.
-    // Lapse the lease: take it "far in the future" with an expiry in the past.
-    assert!(
-        h.events
-            .take_lease("acme", "ev-1", i64::MAX - 1, 0)
-            .await
-            .unwrap()
-    );
     let (status, v) = h
         .post_event("acme", json!({"id": "ev-1", "type": "a"}))
         .await;
@@ -294,6 +281,132 @@ async fn a_fan_out_that_stopped_half_way_is_finished_by_a_retried_post_without_r
             .unwrap()
             .complete
     );
+}
+
+/// A record as a crashed request leaves it: every delivery matched, `noted` of them
+/// noted as sent, the lease until `lease_until`.
+async fn abandoned(h: &Harness, id: &str, hooks: &[String], noted: usize, lease_until: Millis) {
+    let event = Event::from_input(
+        decode_json(format!(r#"{{"id":"{id}","type":"a"}}"#).as_bytes()).unwrap(),
+        now_ms(),
+        || unreachable!(),
+    )
+    .unwrap();
+    let record = EventRecord {
+        project_id: "acme".into(),
+        event,
+        deliveries: hooks
+            .iter()
+            .map(|w| (w.clone(), format!("msg_{id}_{w}")))
+            .collect(),
+        enqueued: hooks.iter().take(noted).cloned().collect(),
+        complete: false,
+        lease_until,
+        created_at: now_ms(),
+        operational: false,
+        expires_at: now_ms() + DAY,
+    };
+    assert!(h.events.create(&record).await.unwrap());
+}
+
+/// A re-POST of an event whose fan-out another request holds (alive, or crashed less
+/// than a lease ago) never says "duplicate" while nothing is finishing it: it answers
+/// 503 with Retry-After until the lease lapses, then finishes the fan-out itself.
+#[tokio::test]
+async fn a_repost_while_the_fan_out_is_held_is_told_when_to_come_back() {
+    let h = harness();
+    let hooks = vec![
+        h.hook("acme", &["*"], true).await,
+        h.hook("acme", &["*"], true).await,
+    ];
+    abandoned(&h, "ev-held", &hooks, 0, now_ms() + 20_000).await;
+    let request = Request::post("/v1/projects/acme/events")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::from(
+            json!({"id": "ev-held", "type": "a"}).to_string(),
+        ))
+        .unwrap();
+    let response = h.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((19..=20).contains(&retry_after), "{retry_after}");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(code(&v).0, "unavailable");
+    assert!(h.tasks().is_empty(), "the holder's work is left alone");
+    // Lapsed: the next POST takes the fan-out over and finishes it.
+    assert!(
+        h.events
+            .take_lease("acme", "ev-held", i64::MAX - 1, 0)
+            .await
+            .unwrap()
+    );
+    let (status, v) = h
+        .post_event("acme", json!({"id": "ev-held", "type": "a"}))
+        .await;
+    assert_eq!(
+        (status, v["duplicate"].clone()),
+        (StatusCode::ACCEPTED, json!(true))
+    );
+    assert_eq!(h.tasks().len(), 2);
+}
+
+/// The sweep finishes what a crash abandoned with no POST at all: only fan-outs whose
+/// lease lapsed, sending only what was not noted, and never a complete one.
+#[tokio::test]
+async fn the_sweep_finishes_abandoned_fan_outs_and_nothing_else() {
+    let h = harness();
+    let hooks: Vec<String> = [
+        h.hook("acme", &["*"], true).await,
+        h.hook("acme", &["*"], true).await,
+        h.hook("acme", &["*"], true).await,
+    ]
+    .into();
+    abandoned(&h, "ev-crashed", &hooks, 1, now_ms() - 1).await;
+    abandoned(&h, "ev-running", &hooks, 0, now_ms() + 30_000).await;
+    let (status, _) = h
+        .post_event("acme", json!({"id": "ev-done", "type": "a"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let before = h.tasks().len();
+    let fanout = FanOut {
+        webhooks: h.webhooks.clone(),
+        events: h.events.clone(),
+        queue: h.queue.clone(),
+        retention: DAY,
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let swept = fanout.sweep(until).await.unwrap();
+    assert_eq!((swept.finished, swept.failed), (1, 0));
+    let resumed: Vec<DeliveryTask> = h.tasks().into_iter().skip(before).collect();
+    assert_eq!(resumed.len(), 2, "the two deliveries not noted as sent");
+    assert!(
+        resumed
+            .iter()
+            .all(|t| t.event_id == "ev-crashed" && t.webhook_id != hooks[0])
+    );
+    assert!(
+        h.events
+            .get("acme", "ev-crashed")
+            .await
+            .unwrap()
+            .unwrap()
+            .complete
+    );
+    assert!(
+        !h.events
+            .get("acme", "ev-running")
+            .await
+            .unwrap()
+            .unwrap()
+            .complete
+    );
+    // Nothing is left for a second sweep.
+    assert_eq!(fanout.sweep(until).await.unwrap(), Default::default());
 }
 
 #[tokio::test]

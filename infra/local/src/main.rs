@@ -48,6 +48,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )));
     }
 
+    // The template's scheduled sweep, on a timer: finishes fan-outs a crash abandoned.
+    let sweep_every = Duration::from_secs(env_number("HOOKLINE_LOCAL_SWEEP_SECONDS", 15)?.max(1));
+    let sweeper = {
+        let deliverer = deliverer.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tokio::time::sleep(sweep_every) => {}
+                }
+                let sweep = deliver::Invocation {
+                    hookline: Some("sweep".to_string()),
+                    ..Default::default()
+                };
+                let deadline = std::time::Instant::now() + deliver::FUNCTION_TIMEOUT;
+                deliverer.invoke(sweep, deadline).await;
+            }
+        })
+    };
+
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     tracing::info!(address = %listener.local_addr()?, "hookline-local listening");
     axum::serve(listener, api(register, trigger))
@@ -58,5 +79,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for poller in pollers {
         let _ = poller.await;
     }
+    let _ = sweeper.await;
     Ok(())
 }

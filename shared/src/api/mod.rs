@@ -44,9 +44,10 @@ pub enum ApiError {
     TooLarge,
     #[error(transparent)]
     Invalid(FieldError),
-    /// A dependency is down or a job is half done; the client should retry.
-    #[error("{0}")]
-    Unavailable(String),
+    /// A dependency is down or stalled, or a job is half done: the client should retry
+    /// after `retry_after` seconds (sent as `Retry-After`).
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -70,7 +71,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,7 +93,9 @@ impl ApiError {
             ApiError::Conflict(_) => Problem::new("version_conflict", self.to_string(), None),
             ApiError::TooLarge => Problem::new("payload_too_large", self.to_string(), None),
             ApiError::Invalid(e) => Problem::from(e),
-            ApiError::Unavailable(message) => Problem::new("unavailable", message.clone(), None),
+            ApiError::Unavailable { message, .. } => {
+                Problem::new("unavailable", message.clone(), None)
+            }
             // Never internal detail in a response.
             ApiError::Internal(_) => Problem::new("internal_error", "internal error", None),
         }
@@ -113,13 +116,30 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A dependency is down or stalled: 503, retry in a couple of seconds.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::Unavailable {
+            message: message.into(),
+            retry_after: 2,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::Conflict => {
                 ApiError::Conflict("the resource changed; read it again".into())
             }
-            other => ApiError::Internal(Box::new(other)),
+            // An outage, not a bug: the cause is logged, the client told to retry.
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %crate::error::chain(cause.as_ref()), "the store is unavailable");
+                ApiError::unavailable("the store is unavailable; retry shortly")
+            }
+            other @ (StoreError::AlreadyExists | StoreError::Corrupt(_)) => {
+                ApiError::Internal(Box::new(other))
+            }
         }
     }
 }
@@ -130,11 +150,20 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, source = ?std::error::Error::source(cause.as_ref()), "request failed");
         }
         let mut response = (self.status(), Json(self.problem())).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+        match &self {
+            ApiError::Unauthorized => {
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            ApiError::Unavailable { retry_after, .. } => {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(*retry_after),
+                );
+            }
+            _ => {}
         }
         response
     }

@@ -459,6 +459,21 @@ fn event_key(project: &str, event_id: &str) -> AttributeValue {
     s(format!("{project}#{event_id}"))
 }
 
+/// The events table's sparse index of unfinished fan-outs: `sweep` (a shard, so that no
+/// one index partition takes every event's writes) and `lease_until`. A record is in it
+/// from its creation until its fan-out completes.
+pub const EVENTS_INCOMPLETE_INDEX: &str = "incomplete";
+/// Shards of [`EVENTS_INCOMPLETE_INDEX`]; the sweep reads each.
+const SWEEP_SHARDS: u32 = 8;
+
+fn sweep_shard(key: &str) -> String {
+    // FNV-1a: stable across processes and versions, unlike the std hasher.
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    (hash % SWEEP_SHARDS).to_string()
+}
+
 /// The record's fixed part lives in `doc`; what changes (`enqueued`, `complete`,
 /// `lease_until`) in attributes of its own, so updates never rewrite the event.
 #[async_trait]
@@ -466,14 +481,19 @@ impl EventStore for DynamoEventStore {
     async fn create(&self, record: &EventRecord) -> Result<bool, StoreError> {
         let mut doc = record.clone();
         doc.enqueued.clear();
-        let result = self
+        let key = format!("{}#{}", record.project_id, record.event.id);
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("event_key", event_key(&record.project_id, &record.event.id))
             .item("doc", encode_doc(&doc)?)
             .item("complete", AttributeValue::Bool(record.complete))
-            .item("lease_until", n(record.lease_until))
+            .item("lease_until", n(record.lease_until));
+        if !record.complete {
+            put = put.item("sweep", s(sweep_shard(&key)));
+        }
+        let result = put
+            .item("event_key", s(key))
             .item("expires_at", n(record.expires_at / 1000))
             .condition_expression("attribute_not_exists(event_key)")
             .send()
@@ -531,6 +551,7 @@ impl EventStore for DynamoEventStore {
         event_id: &str,
         webhook_ids: &[String],
         complete: bool,
+        now: Millis,
     ) -> Result<(), StoreError> {
         let mut update = self
             .client
@@ -538,24 +559,57 @@ impl EventStore for DynamoEventStore {
             .table_name(&self.table)
             .key("event_key", event_key(project, event_id))
             .condition_expression("attribute_exists(event_key)");
-        let mut expression = Vec::new();
-        if complete {
-            expression.push("SET complete = :yes");
+        // Complete: out of the sweep's index. Not: the lease is given up for whoever
+        // finishes it next.
+        let mut expression = if complete {
             update = update.expression_attribute_values(":yes", AttributeValue::Bool(true));
-        }
+            "SET complete = :yes REMOVE sweep".to_string()
+        } else {
+            update = update.expression_attribute_values(":now", n(now));
+            "SET lease_until = :now".to_string()
+        };
         if !webhook_ids.is_empty() {
-            expression.push("ADD enqueued :ids");
+            expression.push_str(" ADD enqueued :ids");
             update = update
                 .expression_attribute_values(":ids", AttributeValue::Ss(webhook_ids.to_vec()));
         }
-        if expression.is_empty() {
-            return Ok(());
-        }
         update
-            .update_expression(expression.join(" "))
+            .update_expression(expression)
             .send()
             .await
             .map_err(|e| conditional(e, StoreError::Conflict))?;
         Ok(())
+    }
+
+    async fn abandoned(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..SWEEP_SHARDS {
+            if found.len() >= limit {
+                break;
+            }
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(EVENTS_INCOMPLETE_INDEX)
+                .key_condition_expression("sweep = :shard AND lease_until < :now")
+                .expression_attribute_values(":shard", s(shard.to_string()))
+                .expression_attribute_values(":now", n(now))
+                .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                // Project ids cannot hold '#'; event ids may.
+                if let Some((project, event)) = get_s(item, "event_key")?.split_once('#') {
+                    found.push((project.to_string(), event.to_string()));
+                }
+            }
+        }
+        Ok(found)
     }
 }

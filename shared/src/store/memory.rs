@@ -239,6 +239,7 @@ impl EventStore for InMemoryEventStore {
         event_id: &str,
         webhook_ids: &[String],
         complete: bool,
+        now: Millis,
     ) -> Result<(), StoreError> {
         let mut items = self.items.lock().map_err(poisoned)?;
         let record = items
@@ -246,6 +247,23 @@ impl EventStore for InMemoryEventStore {
             .ok_or(StoreError::Conflict)?;
         record.enqueued.extend(webhook_ids.iter().cloned());
         record.complete |= complete;
+        if !record.complete {
+            record.lease_until = now;
+        }
         Ok(())
+    }
+
+    async fn abandoned(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        Ok(items
+            .iter()
+            .filter(|(_, r)| !r.complete && r.lease_until < now)
+            .map(|(key, _)| key.clone())
+            .take(limit)
+            .collect())
     }
 }

@@ -136,8 +136,8 @@ pub trait AttemptLog: Send + Sync {
 ///
 /// States: created with every matched delivery listed and a lease (`enqueued` empty,
 /// `complete` false) → deliveries added to `enqueued` as their messages are accepted by
-/// SQS → `complete`. A POST of the same event id that finds it incomplete with an expired
-/// lease takes the lease and sends only what is not yet enqueued.
+/// SQS → `complete`. Whoever finds it incomplete with an expired lease — a POST of the
+/// same event id, or the sweep — takes the lease and sends only what is not yet enqueued.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EventRecord {
     pub project_id: String,
@@ -171,13 +171,23 @@ pub trait EventStore: Send + Sync {
         until: Millis,
     ) -> Result<bool, StoreError>;
     /// Adds `webhook_ids` to the enqueued set; `complete` when nothing is left to send.
+    /// An incomplete fan-out gives its lease up (`now`), so a retry or the sweep can
+    /// finish it at once.
     async fn mark_enqueued(
         &self,
         project: &str,
         event_id: &str,
         webhook_ids: &[String],
         complete: bool,
+        now: Millis,
     ) -> Result<(), StoreError>;
+    /// Up to `limit` incomplete fan-outs whose lease ran out before `now`, as
+    /// (project, event id): what a crash abandoned, for the sweep to finish.
+    async fn abandoned(
+        &self,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// The sort key of an attempt: time-ordered, unique.
