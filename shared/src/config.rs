@@ -2,6 +2,10 @@
 //! the function at start with a message naming the variable, not at the first request.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 
 use crate::clock::{DAY, Millis, SECOND};
 use crate::guard::TargetPolicy;
@@ -19,6 +23,75 @@ pub enum ConfigError {
 /// `HOOKLINE_WEBHOOK_CACHE_SECONDS` says otherwise. A change to a webhook (disabled,
 /// deleted, edited, its secret rotated) reaches deliveries within this long.
 pub const DEFAULT_WEBHOOK_CACHE: Millis = 5 * SECOND;
+
+/// How long one function waits on AWS, and how often it retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waits {
+    /// To open a connection (DNS + TCP + TLS).
+    pub connect: Duration,
+    /// For one attempt of a call, from sending the request to the whole answer.
+    pub attempt: Duration,
+    /// For a call, every attempt and backoff included.
+    pub operation: Duration,
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+}
+
+impl Waits {
+    /// The API functions (registration and event intake). An API request makes at most
+    /// three calls in a row (the API key, the webhook, the write); API Gateway gives up
+    /// at 30 s and SPEC §8 wants an outage answered `503` within 10 s. DynamoDB and SQS
+    /// answer in milliseconds, so an attempt that takes 2 s is a stall: one retry after
+    /// it, and a call ends within 4.5 s. The request deadline ([`crate::api`], 9 s)
+    /// bounds the sum.
+    pub const API: Waits = Waits {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(2),
+        operation: Duration::from_millis(4_500),
+        max_attempts: 2,
+    };
+
+    /// The delivery function: no client waits on it, but a stalled call holds the
+    /// message (and its batch's invocation). Three attempts of 3 s, a call ends within
+    /// 10 s; the handler lets a message go before the function's timeout in any case.
+    pub const DELIVERY: Waits = Waits {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(3),
+        operation: Duration::from_secs(10),
+        max_attempts: 3,
+    };
+
+    /// The admin key read from Secrets Manager at cold start: a stall fails the start
+    /// (Lambda retries the init) rather than hanging it.
+    pub const INIT: Waits = Waits {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(2),
+        operation: Duration::from_secs(5),
+        max_attempts: 2,
+    };
+
+    /// The local runtime's SQS poller, which long-polls for up to 20 s.
+    pub const LONG_POLL: Waits = Waits {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(25),
+        operation: Duration::from_secs(30),
+        max_attempts: 2,
+    };
+
+    pub(crate) fn timeouts(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    pub(crate) fn retries(&self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts)
+            .with_initial_backoff(Duration::from_millis(50))
+    }
+}
 
 /// The admin key: it never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,7 +149,7 @@ impl Config {
         let Some(arn) = &self.admin_key_secret_arn else {
             return Ok(self.admin_key.clone());
         };
-        let client = aws_sdk_secretsmanager::Client::new(aws);
+        let client = crate::aws::secrets(aws, Waits::INIT);
         let out = client
             .get_secret_value()
             .secret_id(arn)
@@ -265,6 +338,23 @@ mod tests {
             Config::from_vars(&v),
             Err(ConfigError::Missing("HOOKLINE_EVENTS_TABLE"))
         );
+    }
+
+    #[test]
+    fn the_waits_add_up_to_an_answer_within_ten_seconds() {
+        let api = Waits::API;
+        // A stalled call ends within its operation timeout, and the request deadline
+        // answers before API Gateway's 30 s and within SPEC §8's 10 s.
+        assert!(api.attempt * api.max_attempts <= api.operation);
+        assert!(api.operation * 2 <= crate::api::REQUEST_DEADLINE);
+        assert!(crate::api::REQUEST_DEADLINE < Duration::from_secs(10));
+        // The delivery function's calls end well inside the margin it keeps before its
+        // own timeout.
+        let d = Waits::DELIVERY;
+        assert!(d.attempt * d.max_attempts <= d.operation);
+        assert!(d.operation < Duration::from_secs(15));
+        // The local poller's attempt outlasts SQS's longest long poll.
+        assert!(Waits::LONG_POLL.attempt > Duration::from_secs(20));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`config`]: the deployment's settings, read once from the environment.
 
 pub mod api;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -244,8 +244,8 @@ impl Deliverer {
         use hookline_core::store::dynamo::{
             DynamoAttemptLog, DynamoEventStore, DynamoWebhookStore,
         };
-        let dynamo = aws_sdk_dynamodb::Client::new(aws);
-        let sqs = aws_sdk_sqs::Client::new(aws);
+        let dynamo = hookline_core::aws::dynamo(aws, hookline_core::config::Waits::DELIVERY);
+        let sqs = hookline_core::aws::sqs(aws, hookline_core::config::Waits::DELIVERY);
         let r = &config.resources;
         let mut deliverer = Deliverer::new(
             Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),

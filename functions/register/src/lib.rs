@@ -54,7 +54,7 @@ impl AppState {
         use hookline_core::store::dynamo::{
             DynamoApiKeyStore, DynamoAttemptLog, DynamoWebhookStore,
         };
-        let dynamo = aws_sdk_dynamodb::Client::new(aws);
+        let dynamo = hookline_core::aws::dynamo(aws, hookline_core::config::Waits::API);
         let r = &config.resources;
         let keys = Arc::new(DynamoApiKeyStore::new(dynamo.clone(), &r.api_keys_table));
         Ok(AppState {

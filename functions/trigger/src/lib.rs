@@ -39,8 +39,8 @@ impl AppState {
         use hookline_core::store::dynamo::{
             DynamoApiKeyStore, DynamoAttemptLog, DynamoEventStore, DynamoWebhookStore,
         };
-        let dynamo = aws_sdk_dynamodb::Client::new(aws);
-        let sqs = aws_sdk_sqs::Client::new(aws);
+        let dynamo = hookline_core::aws::dynamo(aws, hookline_core::config::Waits::API);
+        let sqs = hookline_core::aws::sqs(aws, hookline_core::config::Waits::API);
         let r = &config.resources;
         Ok(AppState {
             fanout: FanOut {

@@ -36,7 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let deliverer = Arc::new(deliver::Deliverer::from_config(&config, &aws)?);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+    // The poller long-polls (20 s): its calls wait longer than the functions' do.
+    let sqs = hookline_core::aws::sqs(&aws, hookline_core::config::Waits::LONG_POLL);
     let mut pollers = Vec::new();
     for _ in 0..source.concurrency.max(1) {
         pollers.push(tokio::spawn(poll(

@@ -297,7 +297,37 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(refuse_oversized))
+        .layer(axum::middleware::from_fn(within_deadline))
         .layer(axum::middleware::from_fn(contain_panics))
+}
+
+/// How long an API request may take before it answers `503` (SPEC §8: within 10 s of a
+/// stalled dependency; API Gateway itself gives up at 30 s). Each AWS call is bounded
+/// on its own (`config::Waits::API`); this bounds a request's calls together.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(9);
+
+/// Answers `503 unavailable` (with Retry-After) when a request outlives
+/// [`REQUEST_DEADLINE`]. What it was doing is dropped: every write the API makes is one
+/// conditional call, and a fan-out cut short is finished by the sweep. A test send is
+/// the one request that waits on something else: the receiver, for up to the webhook's
+/// own timeout (its store reads are bounded by their own timeouts).
+async fn within_deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let test_send =
+        request.method() == axum::http::Method::POST && request.uri().path().ends_with("/test");
+    if test_send {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("a request outlived its deadline: a dependency stalled");
+            ApiError::unavailable("a dependency did not answer in time; retry shortly")
+                .into_response()
+        }
+    }
 }
 
 /// A handler that panics (a bug: no input may cause one) answers 500 in the error shape
@@ -357,6 +387,35 @@ mod tests {
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_stalled_on_a_dependency_answers_503_within_its_deadline() {
+        async fn stalled() -> &'static str {
+            tokio::time::sleep(std::time::Duration::from_secs(75)).await;
+            "too late"
+        }
+        let app = router::<()>(vec![
+            ("/v1/stalled", axum::routing::get(stalled)),
+            ("/v1/w/{id}/test", axum::routing::post(stalled)),
+        ]);
+        let started = tokio::time::Instant::now();
+        let request = axum::http::Request::get("/v1/stalled")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(started.elapsed(), REQUEST_DEADLINE);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], "unavailable");
+        // A test send waits on its receiver, for up to the webhook's own timeout.
+        let request = axum::http::Request::post("/v1/w/wh_1/test")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]
