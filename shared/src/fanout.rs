@@ -221,7 +221,7 @@ impl FanOut {
                     swept.finished += 1;
                 }
                 Err(e) => {
-                    tracing::error!(project_id = %project, event_id = %event_id, error = %e, "could not finish an abandoned fan-out");
+                    tracing::error!(project_id = %project, event_id = %event_id, error = %crate::error::chain(&e), "could not finish an abandoned fan-out");
                     swept.failed += 1;
                 }
             }
@@ -316,7 +316,7 @@ impl FanOut {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "a batch send failed; retrying its entries");
+                        tracing::warn!(error = %crate::error::chain(&e), "a batch send failed; retrying its entries");
                         pending.extend(batch);
                     }
                 }

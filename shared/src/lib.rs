@@ -16,6 +16,7 @@ pub mod error;
 pub mod fanout;
 pub mod guard;
 pub mod ids;
+pub mod logging;
 pub mod model;
 pub mod queue;
 pub mod retry;

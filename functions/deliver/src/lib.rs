@@ -108,16 +108,29 @@ impl Loaded {
         event: &Event,
         delivery_id: &str,
         now: Millis,
-    ) -> Result<(Url, SignedRequest), String> {
+    ) -> Result<(Url, SignedRequest), NotSent> {
         let prepared = match &*self.prepared {
             Ok(prepared) => prepared,
-            Err(why) => return Err(why.clone()),
+            Err(why) => {
+                return Err(NotSent {
+                    error: why.clone(),
+                    summary: "the webhook's templates or keys could not be prepared".into(),
+                });
+            }
         };
         let rendered = prepared
             .templates
             .render(&RenderContext::new(event, Subject::of(&self.webhook)))
-            .map_err(|e| e.to_string())?;
-        let url = prepared.target(sender, &rendered.url)?;
+            .map_err(|e| NotSent {
+                error: e.to_string(),
+                summary: e.summary(),
+            })?;
+        let url = prepared
+            .target(sender, &rendered.url)
+            .map_err(|why| NotSent {
+                error: why.clone(),
+                summary: why,
+            })?;
         let request = sign_with(
             rendered,
             &self.webhook.spec.auth,
@@ -187,6 +200,35 @@ impl Logged {
             ..Logged::default()
         }
     }
+}
+
+/// What one attempt came to, decided once: its status, what the attempt log records,
+/// the operational event it emits (when the delivery ended), and the reason the process
+/// log gives.
+struct Verdict {
+    status: AttemptStatus,
+    report: Option<&'static str>,
+    logged: Logged,
+    reason: Option<String>,
+}
+
+impl Verdict {
+    /// An attempt that sent nothing (the webhook is gone or disabled, the event expired).
+    fn without_request(status: AttemptStatus, report: Option<&'static str>, why: &str) -> Verdict {
+        Verdict {
+            status,
+            report,
+            logged: Logged::because(why),
+            reason: Some(why.to_string()),
+        }
+    }
+}
+
+/// Why an attempt's request could not be made: in full for the project's attempt log,
+/// and summed up for the process log (a render error can quote a template).
+struct NotSent {
+    error: String,
+    summary: String,
 }
 
 /// What a message's processing needs of it.
@@ -354,19 +396,21 @@ impl Deliverer {
         release_at: Instant,
     ) -> (Option<&'m str>, Disposition) {
         let work = AssertUnwindSafe(self.process(&m.body, &m.receipt, m.received));
-        let disposition = match tokio::time::timeout_at(release_at.into(), work.catch_unwind())
-            .await
-        {
-            Ok(Ok(disposition)) => disposition,
-            Ok(Err(panic)) => {
-                let what = hookline_core::error::panic_message(&*panic);
-                self.contain(&m.body, m.received, what).await
-            }
-            Err(_) => {
-                tracing::warn!(message_id = ?m.id, "released a message still in hand near the function's timeout");
-                Disposition::Again
-            }
-        };
+        let disposition =
+            match tokio::time::timeout_at(release_at.into(), work.catch_unwind()).await {
+                Ok(Ok(disposition)) => disposition,
+                Ok(Err(panic)) => {
+                    let what = hookline_core::error::panic_message(&*panic);
+                    self.contain(&m.body, m.received, what).await
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        message_id = m.id.as_deref(),
+                        "released a message still in hand near the function's timeout"
+                    );
+                    Disposition::Again
+                }
+            };
         (m.id.as_deref(), disposition)
     }
 
@@ -424,7 +468,7 @@ impl Deliverer {
         match self.fanout.queue.dead_letter(body, "poison", reason).await {
             Ok(()) => Disposition::Done,
             Err(e) => {
-                tracing::error!(error = %e, "could not dead-letter a poison message");
+                tracing::error!(error = %hookline_core::error::chain(&e), "could not dead-letter a poison message");
                 Disposition::Again
             }
         }
@@ -458,7 +502,7 @@ impl Deliverer {
         let hide =
             ((remaining - max_delay / 3) / SECOND).min(i64::from(MAX_VISIBILITY_SECONDS)) as i32;
         if let Err(e) = self.fanout.queue.change_visibility(receipt, hide).await {
-            tracing::warn!(error = %e, delivery_id = %task.delivery_id, "could not hold a scheduled delivery");
+            tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not hold a scheduled delivery");
         }
         Disposition::Again
     }
@@ -476,7 +520,7 @@ impl Deliverer {
         {
             Ok(record) => record.map(|r| r.event),
             Err(e) => {
-                tracing::error!(error = %e, event_id = %task.event_id, "could not read a stored event");
+                tracing::error!(error = %hookline_core::error::chain(&e), event_id = %task.event_id, "could not read a stored event");
                 None
             }
         }
@@ -543,7 +587,7 @@ impl Deliverer {
             Ok(w) => w,
             Err(e) => {
                 // The store is down: try again after the queue's visibility timeout.
-                tracing::error!(error = %e, webhook_id = %task.webhook_id, "could not read the webhook");
+                tracing::error!(error = %hookline_core::error::chain(&e), webhook_id = %task.webhook_id, "could not read the webhook");
                 return Disposition::Again;
             }
         };
@@ -555,47 +599,40 @@ impl Deliverer {
                 } else {
                     "the webhook was deleted"
                 };
-                self.log(
-                    &task,
-                    "",
-                    attempt,
-                    AttemptStatus::Skipped,
-                    Logged::because(why),
-                    now,
-                )
-                .await;
+                let verdict = Verdict::without_request(AttemptStatus::Skipped, None, why);
+                self.finish(&task, "", attempt, verdict, now).await;
                 return Disposition::Done;
             }
         };
         let webhook = &loaded.webhook;
         let Some(event) = self.load_event(&mut task).await else {
             let why = "the event is no longer stored";
-            self.log(
-                &task,
-                "",
-                attempt,
-                AttemptStatus::Failed,
-                Logged::because(why),
-                now,
-            )
-            .await;
-            self.report(&task, "", "delivery.failed", attempt, None, why, now)
-                .await;
+            let verdict =
+                Verdict::without_request(AttemptStatus::Failed, Some("delivery.failed"), why);
+            self.finish(&task, "", attempt, verdict, now).await;
             return Disposition::Done;
         };
-        let request = loaded.request(&self.sender, &event, &task.delivery_id, now);
-        let (outcome, response_excerpt, duration_ms) = match request {
-            Ok((url, request)) => {
-                let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
-                let sent = self.sender.send_to(url, &request, timeout).await;
-                (
-                    sent.outcome,
-                    sent.response.map(|r| r.excerpt),
-                    sent.duration_ms,
-                )
-            }
-            Err(why) => (Outcome::Refused(why), None, 0),
-        };
+        let (outcome, response_excerpt, duration_ms, reason) =
+            match loaded.request(&self.sender, &event, &task.delivery_id, now) {
+                Ok((url, request)) => {
+                    let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
+                    let sent = self.sender.send_to(url, &request, timeout).await;
+                    // Statuses, timeouts and connection errors say nothing of a template.
+                    let reason = sent.outcome.error();
+                    (
+                        sent.outcome,
+                        sent.response.map(|r| r.excerpt),
+                        sent.duration_ms,
+                        reason,
+                    )
+                }
+                Err(not_sent) => (
+                    Outcome::Refused(not_sent.error),
+                    None,
+                    0,
+                    Some(not_sent.summary),
+                ),
+            };
         let now = clock::now_ms();
         let decision = self.schedule.decide(
             &outcome,
@@ -604,93 +641,35 @@ impl Deliverer {
             now,
             rand::random::<f64>(),
         );
-        let code = outcome.status_code();
-        let logged = |error: Option<String>, next_attempt_at: Option<Millis>| Logged {
-            status_code: code,
-            duration_ms,
-            error,
-            response_excerpt: response_excerpt.clone(),
-            next_attempt_at,
-        };
-        let event_type = event.event_type.as_str();
-        tracing::info!(
-            delivery_id = %task.delivery_id,
-            webhook_id = %task.webhook_id,
-            event_id = %task.event_id,
-            attempt,
-            status = ?code,
-            duration_ms,
-            // The kind only: a give-up reason can quote a template, which may hold a
-            // credential; the full reason goes to the project's attempt log.
-            decision = decision_kind(&decision),
-            "attempt"
-        );
-        match decision {
-            Decision::Delivered => {
-                self.log(
-                    &task,
-                    event_type,
-                    attempt,
-                    AttemptStatus::Delivered,
-                    logged(None, None),
-                    now,
-                )
-                .await;
-                self.report(
-                    &task,
-                    event_type,
-                    "delivery.succeeded",
-                    attempt,
-                    code,
-                    "",
-                    now,
-                )
-                .await;
-                Disposition::Done
-            }
+        let (status, report, error, next_attempt_at) = match decision {
+            Decision::Delivered => (
+                AttemptStatus::Delivered,
+                Some("delivery.succeeded"),
+                None,
+                None,
+            ),
             Decision::Retry { delay } => {
                 let seconds = (delay / SECOND).clamp(0, i64::from(MAX_VISIBILITY_SECONDS)) as i32;
                 if let Err(e) = self.fanout.queue.change_visibility(receipt, seconds).await {
                     // The queue's own visibility timeout then decides when it comes back.
-                    tracing::warn!(error = %e, delivery_id = %task.delivery_id, "could not set the retry delay");
+                    tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not set the retry delay");
                 }
-                let next = Some(now + delay);
-                self.log(
-                    &task,
-                    event_type,
-                    attempt,
+                (
                     AttemptStatus::Retrying,
-                    logged(outcome.error(), next),
-                    now,
+                    None,
+                    outcome.error(),
+                    Some(now + delay),
                 )
-                .await;
-                Disposition::Again
             }
             Decision::GiveUp {
                 reason,
                 dead_letter: false,
-            } => {
-                self.log(
-                    &task,
-                    event_type,
-                    attempt,
-                    AttemptStatus::Failed,
-                    logged(Some(reason.clone()), None),
-                    now,
-                )
-                .await;
-                self.report(
-                    &task,
-                    event_type,
-                    "delivery.failed",
-                    attempt,
-                    code,
-                    &reason,
-                    now,
-                )
-                .await;
-                Disposition::Done
-            }
+            } => (
+                AttemptStatus::Failed,
+                Some("delivery.failed"),
+                Some(reason),
+                None,
+            ),
             Decision::GiveUp {
                 reason,
                 dead_letter: true,
@@ -702,30 +681,90 @@ impl Deliverer {
                     .await
                 {
                     // Not in the DLQ yet: keep the message; the next receive tries again.
-                    tracing::error!(error = %e, delivery_id = %task.delivery_id, "could not dead-letter");
+                    tracing::error!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not dead-letter");
                     return Disposition::Again;
                 }
-                self.log(
-                    &task,
-                    event_type,
-                    attempt,
+                (
                     AttemptStatus::DeadLettered,
-                    logged(Some(reason.clone()), None),
-                    now,
+                    Some("delivery.dead_lettered"),
+                    Some(reason),
+                    None,
                 )
-                .await;
-                self.report(
-                    &task,
-                    event_type,
-                    "delivery.dead_lettered",
-                    attempt,
-                    code,
-                    &reason,
-                    now,
-                )
-                .await;
-                Disposition::Done
             }
+        };
+        let verdict = Verdict {
+            status,
+            report,
+            logged: Logged {
+                status_code: outcome.status_code(),
+                duration_ms,
+                error,
+                response_excerpt,
+                next_attempt_at,
+            },
+            reason,
+        };
+        self.finish(&task, &event.event_type, attempt, verdict, now)
+            .await;
+        if status == AttemptStatus::Retrying {
+            Disposition::Again
+        } else {
+            Disposition::Done
+        }
+    }
+
+    /// Where every attempt ends, whatever it came to: one line in the process log (with a
+    /// reason that cannot quote a template: a template may hold a credential), the
+    /// attempt record, and the operational event of a delivery that ended.
+    async fn finish(
+        &self,
+        task: &DeliveryTask,
+        event_type: &str,
+        attempt: u32,
+        verdict: Verdict,
+        now: Millis,
+    ) {
+        let Verdict {
+            status,
+            report,
+            logged,
+            reason,
+        } = verdict;
+        macro_rules! line {
+            ($level:ident) => {
+                tracing::$level!(
+                    delivery_id = %task.delivery_id,
+                    webhook_id = %task.webhook_id,
+                    event_id = %task.event_id,
+                    attempt,
+                    status = status.as_str(),
+                    status_code = logged.status_code,
+                    duration_ms = logged.duration_ms,
+                    reason = reason.as_deref(),
+                    "attempt"
+                )
+            };
+        }
+        match status {
+            AttemptStatus::Delivered | AttemptStatus::Skipped => line!(info),
+            AttemptStatus::Retrying | AttemptStatus::Failed | AttemptStatus::DeadLettered => {
+                line!(warn)
+            }
+        }
+        let (code, error) = (logged.status_code, logged.error.clone());
+        self.log(task, event_type, attempt, status, logged, now)
+            .await;
+        if let Some(kind) = report {
+            self.report(
+                task,
+                event_type,
+                kind,
+                attempt,
+                code,
+                error.as_deref().unwrap_or_default(),
+                now,
+            )
+            .await;
         }
     }
 
@@ -755,7 +794,7 @@ impl Deliverer {
             created_at: now,
         };
         if let Err(e) = self.attempts.record(&record, now + self.retention).await {
-            tracing::error!(error = %e, delivery_id = %task.delivery_id, attempt, "could not write the attempt log");
+            tracing::error!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, attempt, "could not write the attempt log");
         }
     }
 
@@ -797,7 +836,7 @@ impl Deliverer {
         // Boxed: a report is rare, and its future would otherwise weigh on every message's.
         let submitted = Box::pin(self.fanout.submit(&task.project_id, event, true, now)).await;
         if let Err(e) = submitted {
-            tracing::error!(error = %e, delivery_id = %task.delivery_id, kind, "could not emit an operational event");
+            tracing::error!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, kind, "could not emit an operational event");
         }
     }
 }
@@ -825,19 +864,6 @@ impl Deliverer {
             cache.entry(project.to_string()).or_default()[slot] = Some((now, listens));
         }
         listens
-    }
-}
-
-fn decision_kind(decision: &Decision) -> &'static str {
-    match decision {
-        Decision::Delivered => "delivered",
-        Decision::Retry { .. } => "retry",
-        Decision::GiveUp {
-            dead_letter: false, ..
-        } => "failed",
-        Decision::GiveUp {
-            dead_letter: true, ..
-        } => "dead_letter",
     }
 }
 

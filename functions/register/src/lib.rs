@@ -184,14 +184,9 @@ fn check_spec(
 }
 
 fn render_error(e: RenderError) -> ApiError {
-    let field = match &e {
-        RenderError::Failed { field, .. }
-        | RenderError::TooLarge { field, .. }
-        | RenderError::ControlCharacter { field } => field.clone(),
-    };
     ApiError::Invalid(hookline_core::FieldError::new(
         "render_failed",
-        field,
+        e.field(),
         e.to_string(),
     ))
 }
@@ -465,7 +460,7 @@ async fn test_send(
             Duration::from_secs(u64::from(webhook.spec.timeout_seconds)),
         )
         .await;
-    tracing::info!(webhook_id = %id, status = ?sent.outcome.status_code(), "test send");
+    tracing::info!(webhook_id = %id, status_code = sent.outcome.status_code(), reason = sent.outcome.error(), "test send");
     let delivered = matches!(sent.outcome.class(), hookline_core::retry::Class::Delivered);
     let request_headers = signed
         .headers

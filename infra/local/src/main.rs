@@ -19,7 +19,7 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    lambda_runtime::tracing::init_default_subscriber();
+    hookline_core::logging::init();
     let config = hookline_core::Config::from_env()?;
     let port: u16 = env_number("PORT", 3000)?;
     let source = EventSource {

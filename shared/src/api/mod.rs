@@ -147,7 +147,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, source = ?std::error::Error::source(cause.as_ref()), "request failed");
+            tracing::error!(error = %crate::error::chain(cause.as_ref()), "request failed");
         }
         let mut response = (self.status(), Json(self.problem())).into_response();
         match &self {

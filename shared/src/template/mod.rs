@@ -47,6 +47,26 @@ pub enum RenderError {
     ControlCharacter { field: String },
 }
 
+impl RenderError {
+    /// The field that failed.
+    pub fn field(&self) -> &str {
+        match self {
+            RenderError::Failed { field, .. }
+            | RenderError::TooLarge { field, .. }
+            | RenderError::ControlCharacter { field } => field,
+        }
+    }
+
+    /// What failed, without Liquid's message (which can quote the template's values):
+    /// for a process log, where the attempt log has the whole of it.
+    pub fn summary(&self) -> String {
+        match self {
+            RenderError::Failed { field, .. } => format!("{field}: the template failed to render"),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// A request ready to send (or to show in a preview).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderedRequest {
