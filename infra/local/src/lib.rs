@@ -15,6 +15,8 @@ use axum::Router;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 
+pub mod http;
+
 /// The event source's settings (the template's parameters of the same names).
 #[derive(Debug, Clone, Copy)]
 pub struct EventSource {

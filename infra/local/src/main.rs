@@ -70,11 +70,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         })
     };
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let listener =
+        match tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(format!("port {port} is in use; set PORT=… to another").into());
+            }
+            Err(e) => return Err(format!("cannot listen on 127.0.0.1:{port}: {e}").into()),
+        };
     tracing::info!(address = %listener.local_addr()?, "hookline-local listening");
-    axum::serve(listener, api(register, trigger))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        hookline_local::http::Listener(listener),
+        api(register, trigger),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopping: finishing the batches in hand");
     let _ = stop_tx.send(true);
     for poller in pollers {

@@ -38,6 +38,9 @@ pub enum ApiError {
     NoRoute,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// An `Expect` other than `100-continue`.
+    #[error("the only expectation this API meets is 100-continue")]
+    ExpectationFailed,
     #[error("{0}")]
     Conflict(String),
     #[error("the request body is larger than {MAX_REQUEST_BYTES} bytes")]
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -90,6 +94,11 @@ impl ApiError {
             ApiError::MethodNotAllowed => {
                 Problem::new("method_not_allowed", self.to_string(), None)
             }
+            ApiError::ExpectationFailed => Problem::new(
+                "expectation_failed",
+                self.to_string(),
+                Some("Expect".to_string()),
+            ),
             ApiError::Conflict(_) => Problem::new("version_conflict", self.to_string(), None),
             ApiError::TooLarge => Problem::new("payload_too_large", self.to_string(), None),
             ApiError::Invalid(e) => Problem::from(e),
@@ -348,14 +357,21 @@ async fn contain_panics(request: axum::extract::Request, next: axum::middleware:
 /// How much of a declared-oversized body is read (and dropped) before answering 413.
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Answers a body declared larger than [`MAX_REQUEST_BYTES`] with 413 before any handler
-/// runs. The body is read and dropped first (up to [`DRAIN_LIMIT`]): a server that
+/// Answers an `Expect` it cannot meet with 417, and a body declared larger than
+/// [`MAX_REQUEST_BYTES`] with 413, before any handler runs. The body is read and dropped first (up to [`DRAIN_LIMIT`]): a server that
 /// answers and closes while the client is still sending makes the client see a
 /// connection reset instead of the answer. On Lambda the body has already arrived whole.
 async fn refuse_oversized(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let unmet = request
+        .headers()
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if unmet {
+        return ApiError::ExpectationFailed.into_response();
+    }
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
