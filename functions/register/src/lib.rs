@@ -293,7 +293,9 @@ async fn patch_webhook(
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
     let expected = if_match(&headers)?;
-    let input: WebhookInput = json_body(body)?;
+    let patch: serde_json::Map<String, serde_json::Value> = json_body(body)?;
+    // Unknown fields and wrong types are named before the webhook is read.
+    WebhookInput::check_patch(&patch)?;
     let current = load(&state, &project, &id).await?;
     if expected.is_some_and(|v| v != current.version) {
         return Err(ApiError::Conflict(format!(
@@ -302,8 +304,8 @@ async fn patch_webhook(
             current.version
         )));
     }
-    let reveal = input.auth.is_some();
-    let spec = current.spec.patched(input)?;
+    let reveal = patch.get("auth").is_some_and(|a| !a.is_null());
+    let spec = current.spec.patched(&patch)?;
     check_spec(&spec, state.policy(), &project)?;
     let updated = Webhook {
         spec,

@@ -187,6 +187,16 @@ pub struct WebhookInput {
     _signing_secret: Option<serde::de::IgnoredAny>,
 }
 
+impl WebhookInput {
+    /// Checks a merge patch's fields and their types (as a request body would be
+    /// checked), before there is a webhook to apply it to.
+    pub fn check_patch(patch: &Map<String, Value>) -> Result<(), FieldError> {
+        let bytes =
+            serde_json::to_vec(patch).map_err(|e| FieldError::invalid("", e.to_string()))?;
+        super::decode_json::<WebhookInput>(&bytes).map(|_| ())
+    }
+}
+
 fn explicit_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -213,9 +223,28 @@ pub struct WebhookSpec {
     pub timeout_seconds: u32,
 }
 
+/// Fields a patch cannot clear: `null` for one of them is refused by name.
+const REQUIRED: [&str; 3] = ["name", "url", "events"];
+
+/// The webhook's read-only fields, which a client may send back in a patch (ignored).
+const READ_ONLY: &[&str] = &[
+    "id",
+    "project_id",
+    "created_at",
+    "updated_at",
+    "version",
+    "signing_secret",
+];
+
 impl WebhookSpec {
     /// Builds a spec from a create request: required fields must be present.
     pub fn from_create(input: WebhookInput) -> Result<WebhookSpec, FieldError> {
+        WebhookSpec::from_input(input, None)
+    }
+
+    /// A spec from a whole request; `previous` lets `generate: true` keep a token Hookline
+    /// generated before.
+    fn from_input(input: WebhookInput, previous: Option<&Auth>) -> Result<WebhookSpec, FieldError> {
         let missing = |f: &str| FieldError::new("missing_field", f, "is required");
         let spec = WebhookSpec {
             name: input.name.ok_or_else(|| missing("name"))?,
@@ -227,36 +256,100 @@ impl WebhookSpec {
             default_locale: input.default_locale.flatten(),
             events: input.events.ok_or_else(|| missing("events"))?,
             enabled: input.enabled.unwrap_or(true),
-            auth: resolve_auth(input.auth, None)?,
+            auth: resolve_auth(input.auth, previous)?,
             timeout_seconds: input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
         };
         spec.validate()?;
         Ok(spec)
     }
 
-    /// Applies a patch request: present fields replace, absent ones stay; then the whole
-    /// result is validated again.
-    pub fn patched(&self, input: WebhookInput) -> Result<WebhookSpec, FieldError> {
-        let spec = WebhookSpec {
-            name: input.name.unwrap_or_else(|| self.name.clone()),
-            url: input.url.unwrap_or_else(|| self.url.clone()),
-            method: input.method.unwrap_or(self.method),
-            headers: input.headers.unwrap_or_else(|| self.headers.clone()),
-            body: input.body.unwrap_or_else(|| self.body.clone()),
-            locales: input.locales.unwrap_or_else(|| self.locales.clone()),
-            default_locale: input
-                .default_locale
-                .unwrap_or_else(|| self.default_locale.clone()),
-            events: input.events.unwrap_or_else(|| self.events.clone()),
-            enabled: input.enabled.unwrap_or(self.enabled),
-            auth: match input.auth {
-                Some(auth) => resolve_auth(Some(auth), Some(&self.auth))?,
-                None => self.auth.clone(),
-            },
-            timeout_seconds: input.timeout_seconds.unwrap_or(self.timeout_seconds),
+    /// This spec as the create request that would make it (secrets in the clear: it
+    /// never leaves the function), the document a patch applies to.
+    fn as_request(&self) -> Map<String, Value> {
+        let auth = match &self.auth {
+            Auth::None => serde_json::json!({"type": "none"}),
+            Auth::Bearer {
+                generated: true, ..
+            } => serde_json::json!({"type": "bearer", "generate": true}),
+            Auth::Bearer { token, .. } => serde_json::json!({"type": "bearer", "token": token}),
+            Auth::Basic { username, password } => {
+                serde_json::json!({"type": "basic", "username": username, "password": password})
+            }
+            Auth::Jwt {
+                secret,
+                claims,
+                ttl_seconds,
+            } => {
+                serde_json::json!({"type": "jwt", "secret": secret, "claims": claims, "ttl_seconds": ttl_seconds})
+            }
         };
-        spec.validate()?;
-        Ok(spec)
+        let mut request = serde_json::json!({
+            "name": self.name,
+            "url": self.url,
+            "method": self.method,
+            "headers": self.headers,
+            "body": self.body,
+            "locales": self.locales,
+            "default_locale": self.default_locale,
+            "events": self.events,
+            "enabled": self.enabled,
+            "auth": auth,
+            "timeout_seconds": self.timeout_seconds,
+        });
+        if let Value::Object(map) = &mut request {
+            map.retain(|_, v| !v.is_null());
+            std::mem::take(map)
+        } else {
+            Map::new()
+        }
+    }
+
+    /// Applies a patch, a JSON merge patch (RFC 7396): what it leaves out stays, `null`
+    /// removes an optional field (back to its default), and objects merge key by key
+    /// (`{"headers": {"X-Old": null}}` removes one header). Two rules on top: `body`,
+    /// `auth` and a locale's `body` are replaced whole when the patch changes their
+    /// `type` (the old type's fields mean nothing to the new one), and a bearer's `token`
+    /// and `generate` exclude each other. Read-only fields are ignored; the result is
+    /// validated as a whole, as a create is.
+    pub fn patched(&self, patch: &Map<String, Value>) -> Result<WebhookSpec, FieldError> {
+        for field in REQUIRED {
+            if patch.get(field).is_some_and(Value::is_null) {
+                return Err(FieldError::invalid(
+                    field,
+                    "is required: null cannot clear it",
+                ));
+            }
+        }
+        let mut patch = patch.clone();
+        patch.retain(|key, _| !READ_ONLY.contains(&key.as_str()));
+        let mut document = self.as_request();
+        replace_on_type_change(&mut document, &patch, "body");
+        replace_on_type_change(&mut document, &patch, "auth");
+        if let (Some(Value::Object(locales)), Some(Value::Object(patched))) =
+            (document.get_mut("locales"), patch.get("locales"))
+        {
+            for (tag, variant) in patched {
+                if let (Some(Value::Object(current)), Value::Object(variant)) =
+                    (locales.get_mut(tag), variant)
+                {
+                    replace_on_type_change(current, variant, "body");
+                }
+            }
+        }
+        if let (Some(Value::Object(auth)), Some(Value::Object(patched))) =
+            (document.get_mut("auth"), patch.get("auth"))
+        {
+            for (given, excluded) in [("token", "generate"), ("generate", "token")] {
+                if patched.contains_key(given) {
+                    auth.remove(excluded);
+                }
+            }
+        }
+        let mut merged = Value::Object(document);
+        merge_patch(&mut merged, &Value::Object(patch));
+        let bytes =
+            serde_json::to_vec(&merged).map_err(|e| FieldError::invalid("", e.to_string()))?;
+        WebhookSpec::from_input(super::decode_json(&bytes)?, Some(&self.auth))
     }
 
     /// Field-level checks. Templates are parsed separately by [`crate::template`], and
@@ -325,6 +418,40 @@ impl WebhookSpec {
     /// Whether this webhook wants events of `event_type`.
     pub fn subscribes_to(&self, event_type: &str) -> bool {
         self.events.iter().any(|e| e == "*" || e == event_type)
+    }
+}
+
+/// RFC 7396: a patch object merges into the target key by key, `null` removes a key,
+/// anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// Drops `document[key]` when `patch[key]` gives it another `type`.
+fn replace_on_type_change(
+    document: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    key: &str,
+) {
+    let new_type = patch.get(key).and_then(|v| v.get("type"));
+    let old_type = document.get(key).and_then(|v| v.get("type"));
+    if new_type.is_some() && new_type != old_type {
+        document.remove(key);
     }
 }
 
@@ -996,22 +1123,134 @@ mod tests {
     fn patch_keeps_absent_fields_and_revalidates() {
         let spec = create(&base().to_string()).unwrap();
         let patched = spec
-            .patched(decode_json(br#"{"enabled": false}"#).unwrap())
+            .patched(&decode_json(br#"{"enabled": false}"#).unwrap())
             .unwrap();
         assert!(!patched.enabled);
         assert_eq!(patched.url, spec.url);
         let err = spec
-            .patched(decode_json(br#"{"timeout_seconds": 120}"#).unwrap())
+            .patched(&decode_json(br#"{"timeout_seconds": 120}"#).unwrap())
             .unwrap_err();
         assert_eq!(err.field, "timeout_seconds");
         let with_body = spec
-            .patched(decode_json(br#"{"body": {"type": "json", "fields": {"a": "b"}}}"#).unwrap())
+            .patched(&decode_json(br#"{"body": {"type": "json", "fields": {"a": "b"}}}"#).unwrap())
             .unwrap();
         assert!(with_body.body.is_some());
         let cleared = with_body
-            .patched(decode_json(br#"{"body": null}"#).unwrap())
+            .patched(&decode_json(br#"{"body": null}"#).unwrap())
             .unwrap();
         assert!(cleared.body.is_none());
+    }
+
+    /// PATCH is a JSON merge patch (SPEC §8, RFC 7396).
+    #[test]
+    fn patch_is_a_json_merge_patch() {
+        let mut v = base();
+        v["headers"] = serde_json::json!({"X-A": "1", "X-B": "2"});
+        v["method"] = "PUT".into();
+        v["timeout_seconds"] = 9.into();
+        v["default_locale"] = "en".into();
+        v["body"] = serde_json::json!({"type": "json", "fields": {"a": "1", "b": "2"}});
+        v["locales"] = serde_json::json!({"ko": {"url": "https://example.com/ko", "body": {"type": "raw", "template": "안녕"}}});
+        v["auth"] = serde_json::json!({"type": "jwt", "secret": "s3cret", "claims": {"iss": "x", "aud": "y"}, "ttl_seconds": 60});
+        let spec = create(&v.to_string()).unwrap();
+        let patch = |json: &str| spec.patched(&decode_json(json.as_bytes()).unwrap());
+
+        // null clears optional fields back to their defaults…
+        let cleared = patch(
+            r#"{"method": null, "timeout_seconds": null, "headers": null, "default_locale": null,
+                "locales": null, "body": null, "auth": null, "enabled": null}"#,
+        )
+        .unwrap();
+        assert_eq!(cleared.method, HttpMethod::Post);
+        assert_eq!(cleared.timeout_seconds, DEFAULT_TIMEOUT_SECONDS);
+        assert!(cleared.headers.is_empty() && cleared.locales.is_empty());
+        assert_eq!((cleared.default_locale, cleared.body), (None, None));
+        assert_eq!(cleared.auth, Auth::None);
+        assert!(cleared.enabled);
+        // …but never a required one, and the error names it.
+        for field in ["name", "url", "events"] {
+            let err = patch(&format!(r#"{{"{field}": null}}"#)).unwrap_err();
+            assert_eq!((err.code, err.field.as_str()), ("invalid_field", field));
+        }
+
+        // Objects merge key by key: one header removed, one added, one kept.
+        let merged = patch(r#"{"headers": {"X-A": null, "X-C": "3"}}"#).unwrap();
+        assert_eq!(
+            merged.headers.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("X-B".to_string(), "2".to_string()),
+                ("X-C".to_string(), "3".to_string())
+            ]
+        );
+        // …and so do a body's fields, a locale's parts and JWT claims, keeping the secret
+        // the client never saw.
+        let merged = patch(
+            r#"{"body": {"fields": {"a": null, "c": "3"}}, "locales": {"ko": {"url": null}},
+                "auth": {"claims": {"aud": null}, "ttl_seconds": 120}}"#,
+        )
+        .unwrap();
+        let Some(BodyTemplate::Json { fields }) = &merged.body else {
+            panic!()
+        };
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["b", "c"]);
+        assert!(merged.locales["ko"].url.is_none() && merged.locales["ko"].body.is_some());
+        let Auth::Jwt {
+            secret,
+            claims,
+            ttl_seconds,
+        } = &merged.auth
+        else {
+            panic!()
+        };
+        assert_eq!((secret.as_str(), *ttl_seconds), ("s3cret", 120));
+        assert_eq!(claims.keys().collect::<Vec<_>>(), ["iss"]);
+
+        // A new `type` replaces body, auth and a locale's body whole.
+        let replaced = patch(
+            r#"{"body": {"type": "raw", "template": "t"}, "auth": {"type": "basic", "username": "u", "password": "p"},
+                "locales": {"ko": {"body": {"type": "json", "fields": {"k": "v"}}}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(replaced.body, Some(BodyTemplate::Raw { .. })));
+        assert!(matches!(replaced.auth, Auth::Basic { .. }));
+        assert!(matches!(
+            replaced.locales["ko"].body,
+            Some(BodyTemplate::Json { .. })
+        ));
+        // The same type without its required fields is an error naming them.
+        let err = patch(r#"{"auth": {"type": "basic", "username": "u"}}"#).unwrap_err();
+        assert_eq!(err.field, "auth");
+        // Read-only fields are ignored, unknown ones refused.
+        assert!(patch(r#"{"id": "wh_x", "version": 7, "signing_secret": "whsec_x"}"#).is_ok());
+        assert_eq!(patch(r#"{"colour": "red"}"#).unwrap_err().field, "colour");
+    }
+
+    #[test]
+    fn a_bearer_token_and_generation_exclude_each_other_in_a_patch() {
+        let mut v = base();
+        v["auth"] = serde_json::json!({"type": "bearer", "token": "given-token"});
+        let given = create(&v.to_string()).unwrap();
+        let generated = given
+            .patched(&decode_json(br#"{"auth": {"generate": true}}"#).unwrap())
+            .unwrap();
+        let Auth::Bearer {
+            token,
+            generated: true,
+        } = &generated.auth
+        else {
+            panic!("{:?}", generated.auth)
+        };
+        assert!(token.starts_with("hlt_"));
+        let back = generated
+            .patched(&decode_json(br#"{"auth": {"token": "another-token"}}"#).unwrap())
+            .unwrap();
+        assert_eq!(
+            back.auth,
+            Auth::Bearer {
+                token: "another-token".into(),
+                generated: false
+            }
+        );
     }
 
     #[test]
@@ -1024,7 +1263,7 @@ mod tests {
         };
         assert!(*generated && token.starts_with("hlt_"));
         let again = spec
-            .patched(decode_json(br#"{"auth": {"type": "bearer", "generate": true}}"#).unwrap())
+            .patched(&decode_json(br#"{"auth": {"type": "bearer", "generate": true}}"#).unwrap())
             .unwrap();
         assert_eq!(again.auth, spec.auth);
     }
