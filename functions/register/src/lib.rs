@@ -78,6 +78,8 @@ pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.j
 /// router is built from, so a test can hold it against the OpenAPI document.
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
+        ("/", get(index)),
+        ("/v1", get(index)),
         ("/v1/health", get(api::health)),
         ("/v1/openapi.json", get(openapi)),
         (
@@ -107,6 +109,17 @@ pub fn router(state: AppState) -> Router {
     api::router(routes())
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
+}
+
+/// `GET /` and `GET /v1`: where to start, for a person or a client that found the host.
+async fn index() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": "Hookline",
+        "version": env!("CARGO_PKG_VERSION"),
+        "openapi": "/v1/openapi.json",
+        "health": "/v1/health",
+        "api": "/v1/projects/{project}/…  (Authorization: Bearer <api key>)",
+    }))
 }
 
 async fn openapi() -> Response {

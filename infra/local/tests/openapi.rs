@@ -127,8 +127,8 @@ async fn the_document_and_the_routers_list_the_same_operations() {
         undocumented.is_empty() && unserved.is_empty(),
         "served but not documented: {undocumented:?}\ndocumented but not served: {unserved:?}"
     );
-    // SPEC §6: every route, health and this document included.
-    assert_eq!(doc.len(), 16, "{doc:?}");
+    // SPEC §6: every route, health, the index and this document included.
+    assert_eq!(doc.len(), 18, "{doc:?}");
 }
 
 #[tokio::test]
