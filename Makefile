@@ -44,21 +44,21 @@ lint:
 
 # nextest ships with this machine kind; plain cargo test where it is missing. The
 # end-to-end tests start target/debug/hookline-local, so the binaries are built first.
-# The heavy end-to-end cases (binaries `heavy`, `fuzz` and `hostile`) run in `make test-e2e`.
+# The heavy end-to-end cases (binaries `heavy`, `fuzz`, `hostile` and `faults`) run in `make test-e2e`.
 unit:
 	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run --workspace --locked --no-fail-fast -E 'not (binary(heavy) | binary(fuzz) | binary(hostile))'; \
+		cargo nextest run --workspace --locked --no-fail-fast -E 'not (binary(heavy) | binary(fuzz) | binary(hostile) | binary(faults))'; \
 	else \
-		cargo test --workspace --locked --lib --bins --tests -- --skip heavy:: --skip fuzz:: --skip hostile::; \
+		cargo test --workspace --locked --lib --bins --tests -- --skip heavy:: --skip fuzz:: --skip hostile:: --skip faults::; \
 	fi
 
 test-e2e: setup
 	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
-		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy) | binary(fuzz) | binary(hostile)' --test-threads 1; \
+		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy) | binary(fuzz) | binary(hostile) | binary(faults)' --test-threads 1; \
 	else \
-		cargo test -p hookline-e2e --locked --test heavy --test fuzz --test hostile -- --test-threads 1; \
+		cargo test -p hookline-e2e --locked --test heavy --test fuzz --test hostile --test faults -- --test-threads 1; \
 	fi
 
 lint-infra: setup

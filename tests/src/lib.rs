@@ -109,6 +109,17 @@ impl Emulator {
             .await
     }
 
+    /// Sends a signal (`STOP`, `CONT`, `KILL`) to the emulator process: a stalled or a
+    /// dead dependency, on demand.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     pub fn var(&self, name: &str) -> &str {
         self.env
             .get(name)

@@ -132,6 +132,22 @@ impl Stack {
         panic!("hookline-local did not answer; see {}", self.log.display());
     }
 
+    /// Shortens the delivery queue's visibility timeout. A message taken by a runtime
+    /// that is then killed comes back after it (720 s in the template, six times the
+    /// function's timeout); a crash test wants it back in seconds.
+    pub async fn shorten_visibility(&self, seconds: u32) {
+        let sqs = aws_sdk_sqs::Client::new(&self.emulator.sdk_config().await);
+        sqs.set_queue_attributes()
+            .queue_url(self.emulator.var("HOOKLINE_DELIVERY_QUEUE_URL"))
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                seconds.to_string(),
+            )
+            .send()
+            .await
+            .expect("set the visibility timeout");
+    }
+
     /// SIGKILL: no shutdown, no bookkeeping — a crash.
     pub fn kill_runtime(&mut self) {
         if let Some(mut child) = self.runtime.take() {

@@ -96,19 +96,8 @@ async fn nothing_is_lost_when_a_receiver_fails_a_fifth_of_requests() {
 async fn killing_the_runtime_mid_flight_loses_nothing() {
     let n = events_wanted(2_000) / 5;
     let mut stack = Stack::start(&[]).await;
-    // A message taken by a killed runtime comes back after the queue's visibility timeout
-    // (600 s in the template, six times the function timeout). Shorten it on this
-    // emulated queue so the test sees the return within seconds.
-    let sqs = aws_sdk_sqs::Client::new(&stack.emulator.sdk_config().await);
-    sqs.set_queue_attributes()
-        .queue_url(stack.emulator.var("HOOKLINE_DELIVERY_QUEUE_URL"))
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "3",
-        )
-        .send()
-        .await
-        .unwrap();
+    // A message taken by the killed runtime must come back within seconds.
+    stack.shorten_visibility(3).await;
     let rx = receiver::start().await;
     // Each delivery's first attempt takes a second, so many are in flight at the kill.
     stack

@@ -737,7 +737,7 @@ impl Deliverer {
                     webhook_id = %task.webhook_id,
                     event_id = %task.event_id,
                     attempt,
-                    status = status.as_str(),
+                    status = %status.as_str(),
                     status_code = logged.status_code,
                     duration_ms = logged.duration_ms,
                     reason = reason.as_deref(),
