@@ -724,3 +724,63 @@ async fn a_panic_costs_its_own_message_only() {
         ]
     );
 }
+
+/// SPEC §8: the hostile templates and event of `hookline_e2e::hostile` (a sample of the
+/// property test's cases) delivered: each attempt is delivered or fails its render, and
+/// none is a contained panic (dead-lettered as a bug).
+#[tokio::test]
+async fn hostile_templates_and_events_are_delivered_or_fail_their_render() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let event: Event = Event::from_input(
+        decode_json(
+            hookline_e2e::hostile::hostile_event()
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap(),
+        now_ms(),
+        || unreachable!(),
+    )
+    .unwrap();
+    let cases = hookline_e2e::hostile::sample(100);
+    let mut records = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let json = json!({"name": "h", "url": format!("{base}/ok/h"), "events": ["*"], "timeout_seconds": 5,
+                          "body": {"type": "raw", "template": case.template}});
+        let Ok(spec) = WebhookSpec::from_create(
+            decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap(),
+        ) else {
+            continue;
+        };
+        let webhook = Webhook::new("acme", spec, now_ms());
+        h.webhooks.create(&webhook).await.unwrap();
+        let mut t = task(&webhook);
+        t.event = Some(event.clone());
+        t.delivery_id = format!("msg_{i}");
+        records.push(json!({"messageId": format!("m{i}"), "receiptHandle": format!("rh{i}"), "body": body(&t),
+                            "attributes": {"ApproximateReceiveCount": "1"}}));
+    }
+    let mut handled = 0;
+    for batch in records.chunks(10) {
+        let event: SqsEvent = serde_json::from_value(json!({"Records": batch})).unwrap();
+        let response = h.deliverer.handle(event).await;
+        assert!(response.batch_item_failures.is_empty());
+        handled += batch.len();
+    }
+    let attempts = h.attempts.all();
+    assert_eq!(attempts.len(), handled);
+    for a in &attempts {
+        assert!(
+            matches!(a.status, AttemptStatus::Delivered | AttemptStatus::Failed),
+            "{a:?}"
+        );
+    }
+    assert!(h.queue.recorded().dead_letters.is_empty());
+    let delivered = attempts
+        .iter()
+        .filter(|a| a.status == AttemptStatus::Delivered)
+        .count();
+    println!("{handled} hostile deliveries: {delivered} delivered, the rest failed their render");
+    assert!(delivered > 100);
+}

@@ -888,3 +888,63 @@ async fn the_sam_local_fixtures_route_and_answer() {
         .count();
     assert_eq!(covered, on_disk, "every register fixture is exercised");
 }
+
+/// SPEC §8: the hostile templates and event of `hookline_e2e::hostile` (a sample of the
+/// property test's cases) through registration, preview and test send: every answer is
+/// a success or a 4xx in the error shape, never a 500 (which a contained panic would be).
+#[tokio::test]
+async fn hostile_templates_and_events_never_fail_a_route() {
+    let h = harness_with(TargetPolicy {
+        allow_private: true,
+    });
+    let rx = hookline_e2e::receiver::start().await;
+    let event = json!({"event": hookline_e2e::hostile::hostile_event()});
+    let cases = hookline_e2e::hostile::sample(100);
+    let (mut created, mut sent) = (0, 0);
+    for case in &cases {
+        let (status, v) = h
+            .call(
+                "POST",
+                "/v1/projects/hostile/webhooks",
+                Some(ADMIN),
+                Some(
+                    json!({"name": "h", "url": format!("{}/ok/h", rx.base), "events": ["*"],
+                            "body": {"type": "raw", "template": case.template}}),
+                ),
+            )
+            .await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "create {}: {status} {v}",
+            case.what
+        );
+        if status != StatusCode::CREATED {
+            continue;
+        }
+        created += 1;
+        let id = v["id"].as_str().unwrap();
+        for route in ["preview", "test"] {
+            let (status, v) = h
+                .call(
+                    "POST",
+                    &format!("/v1/projects/hostile/webhooks/{id}/{route}"),
+                    Some(ADMIN),
+                    Some(event.clone()),
+                )
+                .await;
+            assert!(
+                status == StatusCode::OK || status == StatusCode::UNPROCESSABLE_ENTITY,
+                "{route} {}: {status} {v}",
+                case.what
+            );
+            if route == "test" && status == StatusCode::OK {
+                sent += 1;
+            }
+        }
+    }
+    println!(
+        "{} hostile cases: {created} registered, {sent} test-sent, none failed a route",
+        cases.len()
+    );
+    assert!(created > 100 && sent > 100, "{created} {sent}");
+}
