@@ -24,6 +24,11 @@ pub enum ConfigError {
 /// deleted, edited, its secret rotated) reaches deliveries within this long.
 pub const DEFAULT_WEBHOOK_CACHE: Millis = 5 * SECOND;
 
+/// How long a webhook may fail, every attempt since its first failure after a success,
+/// before Hookline disables it, unless `HOOKLINE_AUTO_DISABLE_AFTER_SECONDS` says
+/// otherwise (`0`: never): five days, as Svix. Not multiplied by the retry scale.
+pub const DEFAULT_AUTO_DISABLE_AFTER: Millis = 5 * DAY;
+
 /// How long one function waits on AWS, and how often it retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waits {
@@ -137,6 +142,8 @@ pub struct Config {
     pub attempt_retention: Millis,
     /// How long the delivery function reuses a webhook it read (0: reads every time).
     pub webhook_cache: Millis,
+    /// See [`DEFAULT_AUTO_DISABLE_AFTER`]; `None`: never.
+    pub auto_disable_after: Option<Millis>,
     pub resources: Resources,
 }
 
@@ -235,6 +242,12 @@ impl Config {
             "seconds",
             DEFAULT_WEBHOOK_CACHE / SECOND,
         )? * SECOND;
+        let auto_disable = whole(
+            "HOOKLINE_AUTO_DISABLE_AFTER_SECONDS",
+            0..=365 * 86_400,
+            "seconds",
+            DEFAULT_AUTO_DISABLE_AFTER / SECOND,
+        )?;
         let admin_key = match get("HOOKLINE_ADMIN_KEY") {
             None => None,
             Some(k) if k.len() < 12 => {
@@ -261,6 +274,7 @@ impl Config {
             retry: Schedule::scaled(retry_scale),
             attempt_retention: retention_days * DAY,
             webhook_cache,
+            auto_disable_after: (auto_disable > 0).then_some(auto_disable * SECOND),
             resources: Resources {
                 webhooks_table: required("HOOKLINE_WEBHOOKS_TABLE")?,
                 api_keys_table: required("HOOKLINE_API_KEYS_TABLE")?,

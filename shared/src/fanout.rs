@@ -246,6 +246,8 @@ impl FanOut {
                 first_attempt_at,
                 deliver_at: hold,
                 operational: record.operational,
+                attempts_before: 0,
+                skip: None,
             })
             .collect();
         let total = tasks.len();
@@ -324,6 +326,34 @@ impl FanOut {
         }
         unsendable.extend(pending.into_iter().map(|(task, _)| task));
         (sent, unsendable)
+    }
+}
+
+/// The `webhook.disabled` operational event (SPEC §10) of a webhook just disabled, with
+/// what its health said then.
+pub fn disabled_event(
+    webhook: &crate::model::Webhook,
+    health: &crate::health::HealthRecord,
+    now: Millis,
+) -> Event {
+    let reason = webhook.disabled_reason.map_or("manual", |r| r.as_str());
+    let at = webhook.disabled_at.unwrap_or(now);
+    let data = serde_json::json!({
+        "webhook_id": webhook.id,
+        "webhook_name": webhook.spec.name,
+        "reason": reason,
+        "failing_since": health.failing_since.map(crate::clock::to_rfc3339),
+        "last_error": health.last_error,
+        "last_status_code": health.last_status_code,
+    });
+    Event {
+        // One report per disabling, however often it is attempted.
+        id: format!("{}.disabled.{at}", webhook.id),
+        event_type: "webhook.disabled".to_string(),
+        timestamp: at,
+        data: data.as_object().cloned().unwrap_or_default(),
+        user: None,
+        deliver_at: None,
     }
 }
 

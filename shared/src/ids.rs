@@ -37,6 +37,20 @@ pub fn new_id(prefix: &str, now: Millis) -> String {
     out
 }
 
+/// When an id we issued was made (its first 48 bits), if it has our shape.
+pub fn time_of(prefix: &str, id: &str) -> Option<Millis> {
+    if !is_id(prefix, id) {
+        return None;
+    }
+    let digits = &id[prefix.len() + 1..];
+    let mut value: u128 = 0;
+    for b in digits.bytes() {
+        let digit = CROCKFORD.iter().position(|c| *c == b)? as u128;
+        value = (value << 5) | digit;
+    }
+    Millis::try_from(value >> 80).ok()
+}
+
 /// `n` random bytes from the OS-seeded CSPRNG.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
@@ -71,6 +85,12 @@ mod tests {
         assert!(is_id("wh", &a));
         assert!(!is_id("ev", &a));
         assert!(!is_id("wh", "wh_../../etc"));
+        assert_eq!(time_of("wh", &a), Some(1_000));
+        assert_eq!(
+            time_of("wh", &new_id("wh", 1_764_583_200_123)),
+            Some(1_764_583_200_123)
+        );
+        assert_eq!(time_of("ev", &a), None);
         let burst: Vec<String> = (0..100).map(|_| new_id("wh", 3_000)).collect();
         assert!(burst.windows(2).all(|w| w[0] < w[1]));
     }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod guard;
+pub mod health;
 pub mod ids;
 pub mod logging;
 pub mod model;

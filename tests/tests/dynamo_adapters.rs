@@ -132,7 +132,7 @@ async fn api_keys_are_found_by_id_and_deleted_only_within_their_project() {
 fn attempt(
     project: &str,
     webhook: &str,
-    event: &str,
+    delivery: &str,
     n: u32,
     status: AttemptStatus,
     at: i64,
@@ -140,15 +140,19 @@ fn attempt(
     Attempt {
         id: new_id("att", at),
         project_id: project.into(),
-        event_id: event.into(),
+        event_id: format!("ev_{delivery}"),
         event_type: "a.b".into(),
         webhook_id: webhook.into(),
-        delivery_id: "msg_1".into(),
+        delivery_id: delivery.into(),
         attempt: n,
         status,
-        status_code: Some(500),
+        status_code: Some(if status == AttemptStatus::Delivered {
+            200
+        } else {
+            500
+        }),
         duration_ms: 3,
-        error: Some("HTTP 500".into()),
+        error: (status != AttemptStatus::Delivered).then(|| "HTTP 500".into()),
         response_excerpt: Some("oops".into()),
         next_attempt_at: None,
         created_at: at,
@@ -156,109 +160,230 @@ fn attempt(
 }
 
 #[tokio::test]
-async fn attempts_list_per_webhook_newest_first_and_per_event_skipping_expired() {
+async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_ones() {
+    use hookline_core::model::{Delivery, DeliveryStatus};
     let log = DynamoAttemptLog::new(dynamo().await, emulator().var("HOOKLINE_ATTEMPTS_TABLE"));
     let project = new_id("proj", now_ms());
     let now = now_ms();
-    let statuses = [
-        AttemptStatus::Retrying,
-        AttemptStatus::Retrying,
-        AttemptStatus::Retrying,
-        AttemptStatus::DeadLettered,
-    ];
-    for (i, st) in statuses.into_iter().enumerate() {
-        let a = attempt(
-            &project,
-            "wh_1",
-            "ev_1",
-            i as u32 + 1,
-            st,
-            now - 10_000 + i as i64 * 100,
-        );
-        log.record(&a, now + DAY).await.unwrap();
+    let (d1, d2, d3) = (
+        new_id("msg", now - 3),
+        new_id("msg", now - 2),
+        new_id("msg", now - 1),
+    );
+    use AttemptStatus::{DeadLettered, Delivered, Retrying};
+    for (delivery, statuses) in [
+        (&d1, vec![Retrying, Retrying, DeadLettered]),
+        (&d2, vec![Retrying, Delivered]),
+        (&d3, vec![Delivered]),
+    ] {
+        for (i, st) in statuses.into_iter().enumerate() {
+            let a = attempt(
+                &project,
+                "wh_1",
+                delivery,
+                i as u32 + 1,
+                st,
+                now - 10_000 + i as i64 * 100,
+            );
+            log.record(&a, now + DAY).await.unwrap();
+        }
     }
     log.record(
-        &attempt(
-            &project,
-            "wh_2",
-            "ev_1",
-            1,
-            AttemptStatus::Delivered,
-            now - 5_000,
-        ),
+        &attempt(&project, "wh_2", &d1, 1, Delivered, now),
         now + DAY,
     )
     .await
     .unwrap();
     // Expired but not yet removed by TTL: never shown.
+    let old = new_id("msg", now - 50_000);
     log.record(
-        &attempt(
-            &project,
-            "wh_1",
-            "ev_1",
-            9,
-            AttemptStatus::Retrying,
-            now - 20_000,
-        ),
+        &attempt(&project, "wh_1", &old, 1, Retrying, now - 50_000),
         now - 1_000,
     )
     .await
     .unwrap();
 
+    // Attempts: newest delivery first, its newest attempt first.
     let page = log
         .for_webhook(&project, "wh_1", None, 10, None, now)
         .await
         .unwrap();
-    let numbers: Vec<u32> = page.items.iter().map(|a| a.attempt).collect();
-    assert_eq!(numbers, vec![4, 3, 2, 1]);
+    let seen: Vec<(String, u32)> = page
+        .items
+        .iter()
+        .map(|a| (a.delivery_id.clone(), a.attempt))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (d3.clone(), 1),
+            (d2.clone(), 2),
+            (d2.clone(), 1),
+            (d1.clone(), 3),
+            (d1.clone(), 2),
+            (d1.clone(), 1)
+        ]
+    );
     assert!(page.next.is_none());
+    assert_eq!(page.items[0].response_excerpt.as_deref(), Some("oops"));
+    // A status filter, in pages that cut through a delivery.
+    let mut retrying = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = log
+            .for_webhook(&project, "wh_1", Some(Retrying), 2, cursor.as_deref(), now)
+            .await
+            .unwrap();
+        retrying.extend(
+            page.items
+                .iter()
+                .map(|a| (a.delivery_id.clone(), a.attempt)),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        retrying,
+        vec![(d2.clone(), 1), (d1.clone(), 2), (d1.clone(), 1)]
+    );
 
-    let retrying1 = log
-        .for_webhook(
+    // Deliveries: newest first, where each stands.
+    let all = log
+        .deliveries(&project, "wh_1", None, 10, None, now)
+        .await
+        .unwrap();
+    let standing: Vec<(String, DeliveryStatus, u32)> = all
+        .items
+        .iter()
+        .map(|d| (d.id.clone(), d.status, d.attempts))
+        .collect();
+    assert_eq!(
+        standing,
+        vec![
+            (d3.clone(), DeliveryStatus::Delivered, 1),
+            (d2.clone(), DeliveryStatus::Delivered, 2),
+            (d1.clone(), DeliveryStatus::DeadLettered, 3)
+        ]
+    );
+    assert_eq!(all.items[2].last_error.as_deref(), Some("HTTP 500"));
+    let first = log
+        .deliveries(
             &project,
             "wh_1",
-            Some(AttemptStatus::Retrying),
-            2,
+            Some(DeliveryStatus::Delivered),
+            1,
             None,
             now,
         )
         .await
         .unwrap();
-    assert_eq!(
-        retrying1
-            .items
-            .iter()
-            .map(|a| a.attempt)
-            .collect::<Vec<_>>(),
-        vec![3, 2]
-    );
-    let retrying2 = log
-        .for_webhook(
+    assert_eq!(first.items[0].id, d3);
+    let second = log
+        .deliveries(
             &project,
             "wh_1",
-            Some(AttemptStatus::Retrying),
-            2,
-            retrying1.next.as_deref(),
+            Some(DeliveryStatus::Delivered),
+            1,
+            first.next.as_deref(),
             now,
         )
         .await
         .unwrap();
     assert_eq!(
-        retrying2
-            .items
-            .iter()
-            .map(|a| a.attempt)
-            .collect::<Vec<_>>(),
-        vec![1]
+        (second.items[0].id.clone(), second.next),
+        (d2.clone(), None)
     );
-    assert!(retrying2.next.is_none());
 
-    let by_event = log.for_event(&project, "ev_1", now).await.unwrap();
-    assert_eq!(by_event.len(), 5);
-    assert_eq!(by_event[0].attempt, 1);
-    assert_eq!(by_event.last().unwrap().webhook_id, "wh_2");
-    assert_eq!(by_event.last().unwrap().status, AttemptStatus::Delivered);
-    assert_eq!(by_event[0].response_excerpt.as_deref(), Some("oops"));
+    // By key, across webhooks (an event's deliveries).
+    let keys = vec![
+        ("wh_1".to_string(), d1.clone()),
+        ("wh_2".to_string(), d1.clone()),
+        ("wh_1".to_string(), old.clone()),
+        ("wh_9".to_string(), d1.clone()),
+    ];
+    let mut found = log.get_deliveries(&project, &keys, now).await.unwrap();
+    found.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        (found[0].history.len(), found[1].status),
+        (3, DeliveryStatus::Delivered)
+    );
+
+    // Pending (a resend): its attempts stay.
+    let again = Delivery {
+        updated_at: now + 1,
+        ..found[0].clone()
+    };
+    log.pending(&again, now + DAY).await.unwrap();
+    let got = log.get_deliveries(&project, &keys[..1], now).await.unwrap();
+    assert_eq!(
+        (got[0].status, got[0].attempts, got[0].history.len()),
+        (DeliveryStatus::Pending, 3, 3)
+    );
+}
+
+#[tokio::test]
+async fn health_is_kept_per_webhook_without_reads_and_read_in_one_go() {
+    use hookline_core::clock::HOUR;
+    use hookline_core::health::{HealthRecord, Observed, Update};
+    use hookline_core::store::HealthStore;
+    use hookline_core::store::dynamo::DynamoHealthStore;
+    let store = DynamoHealthStore::new(dynamo().await, emulator().var("HOOKLINE_ATTEMPTS_TABLE"));
+    let project = new_id("proj", now_ms());
+    let now = now_ms();
+    let seen = |delivered: bool, at: i64| Observed {
+        at,
+        delivered,
+        status_code: Some(if delivered { 200 } else { 503 }),
+        error: (!delivered).then(|| "HTTP 503".to_string()),
+    };
+    // The store applies updates as the reference says, through the first write, later
+    // ones, one a day later (counts afresh), and a failure streak.
+    let mut reference = HealthRecord::default();
+    for (at, batch) in [
+        (now - 30 * HOUR, vec![seen(true, now - 30 * HOUR)]),
+        (
+            now - 2 * HOUR,
+            vec![seen(true, now - 2 * HOUR), seen(false, now - 2 * HOUR + 1)],
+        ),
+        (now - HOUR, vec![seen(false, now - HOUR)]),
+        (now, vec![seen(false, now), seen(false, now + 1)]),
+    ] {
+        let update = Update::of(batch);
+        let written = store
+            .record(&project, "wh_a", &update, at, now + DAY)
+            .await
+            .unwrap();
+        reference = reference.apply(&update, at);
+        assert_eq!(written, reference, "after the write at {at}");
+    }
+    let view = reference.view(now);
+    assert_eq!((view.delivered, view.failed), (1, 4));
+    assert_eq!(view.failing_since, Some(now - 2 * HOUR + 1));
+    store
+        .record(
+            &project,
+            "wh_b",
+            &Update::of(vec![seen(true, now)]),
+            now,
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..150)
+        .map(|i| format!("wh_{i}"))
+        .chain(["wh_a".into(), "wh_b".into()])
+        .collect();
+    let all = store.get(&project, &ids).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all["wh_a"], reference);
+    store.clear_failing(&project, "wh_a").await.unwrap();
+    store.clear_failing(&project, "wh_none").await.unwrap();
+    let after = store.get(&project, &["wh_a".to_string()]).await.unwrap();
+    assert_eq!(after["wh_a"].failing_since, None);
+    assert_eq!(after["wh_a"].last_status_code, Some(503));
 }
 
 #[tokio::test]
@@ -347,4 +472,63 @@ async fn event_records_are_created_once_leased_and_marked() {
             .unwrap()
     );
     assert!(store.get("other", "ev-1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn events_are_listed_newest_first_by_type_in_pages() {
+    use hookline_core::model::Event;
+    use hookline_core::store::dynamo::DynamoEventStore;
+    use hookline_core::store::{EventRecord, EventStore};
+    let store = DynamoEventStore::new(dynamo().await, emulator().var("HOOKLINE_EVENTS_TABLE"));
+    let project = new_id("proj", now_ms());
+    let now = now_ms();
+    for (i, t) in ["a.b", "c.d", "a.b", "a.b"].iter().enumerate() {
+        let event = Event::from_input(
+            decode_json(format!(r#"{{"id":"e{i}","type":"{t}"}}"#).as_bytes()).unwrap(),
+            now,
+            || unreachable!(),
+        )
+        .unwrap();
+        let record = EventRecord {
+            project_id: project.clone(),
+            event,
+            deliveries: [("wh_1".to_string(), format!("msg_{i}"))].into(),
+            enqueued: Default::default(),
+            complete: true,
+            lease_until: now,
+            created_at: now + i as i64,
+            operational: false,
+            expires_at: now + DAY,
+        };
+        assert!(store.create(&record).await.unwrap());
+    }
+    let all = store.list(&project, None, 10, None, now).await.unwrap();
+    let ids: Vec<&str> = all.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["e3", "e2", "e1", "e0"]);
+    assert_eq!(
+        (all.items[0].matched, all.items[0].event_type.as_str()),
+        (1, "a.b")
+    );
+    let mut typed = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list(&project, Some("a.b"), 2, cursor.as_deref(), now)
+            .await
+            .unwrap();
+        typed.extend(page.items.iter().map(|e| e.id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(typed, ["e3", "e2", "e0"]);
+    assert!(
+        store
+            .list("elsewhere", None, 10, None, now)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

@@ -132,9 +132,13 @@ fn abandoned_fan_outs_are_swept_on_a_schedule() {
         serde_json::from_str(sweep["Properties"]["Input"].as_str().unwrap()).unwrap();
     let invocation: deliver::Invocation = serde_json::from_value(input).unwrap();
     assert_eq!(invocation.hookline.as_deref(), Some("sweep"));
-    let index = &t["Resources"]["EventsTable"]["Properties"]["GlobalSecondaryIndexes"][0];
-    assert_eq!(
-        index["IndexName"],
-        hookline_core::store::dynamo::EVENTS_INCOMPLETE_INDEX
-    );
+    let indexes = t["Resources"]["EventsTable"]["Properties"]["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap();
+    for name in [
+        hookline_core::store::dynamo::EVENTS_INCOMPLETE_INDEX,
+        hookline_core::store::dynamo::EVENTS_BY_PROJECT_INDEX,
+    ] {
+        assert!(indexes.iter().any(|i| i["IndexName"] == name), "{name}");
+    }
 }

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is right
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,18 +16,19 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::SqsEvent;
 use axum::Router;
 use axum::routing::post;
-use deliver::Deliverer;
+use deliver::{Deliverer, MetricsSink};
 use hookline_core::clock::{DAY, Millis, now_ms};
 use hookline_core::guard::TargetPolicy;
+use hookline_core::health::{HealthRecord, Update};
 use hookline_core::model::{
-    Attempt, AttemptStatus, DeliveryTask, Event, TASK_VERSION, Webhook, WebhookInput, WebhookSpec,
-    decode_json,
+    Attempt, AttemptStatus, Delivery, DeliveryStatus, DeliveryTask, Event, TASK_VERSION, Webhook,
+    WebhookInput, WebhookSpec, decode_json,
 };
 use hookline_core::queue::InMemoryDeliveryQueue;
 use hookline_core::retry::Schedule;
 use hookline_core::sender::Sender;
 use hookline_core::store::memory::{InMemoryEventStore, InMemoryWebhookStore};
-use hookline_core::store::{AttemptLog, Page, StoreError, WebhookStore};
+use hookline_core::store::{AttemptLog, HealthStore, Page, StoreError, WebhookStore};
 use serde_json::json;
 
 /// The allocator of the function's binary (`src/main.rs`), for both measurements.
@@ -80,8 +82,75 @@ impl AttemptLog for TallyAttemptLog {
         unreachable!("the benchmark never reads the attempt log")
     }
 
-    async fn for_event(&self, _: &str, _: &str, _: Millis) -> Result<Vec<Attempt>, StoreError> {
+    async fn pending(&self, _: &Delivery, _: Millis) -> Result<(), StoreError> {
+        unreachable!("the benchmark schedules nothing")
+    }
+
+    async fn deliveries(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<DeliveryStatus>,
+        _: usize,
+        _: Option<&str>,
+        _: Millis,
+    ) -> Result<Page<Delivery>, StoreError> {
         unreachable!("the benchmark never reads the attempt log")
+    }
+
+    async fn get_deliveries(
+        &self,
+        _: &str,
+        _: &[(String, String)],
+        _: Millis,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        unreachable!("the benchmark never reads the attempt log")
+    }
+}
+
+/// Health, counted: the writes the handler makes (one per batch and webhook).
+#[derive(Default)]
+struct TallyHealth {
+    writes: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl HealthStore for TallyHealth {
+    async fn record(
+        &self,
+        _: &str,
+        _: &str,
+        update: &Update,
+        now: Millis,
+        _: Millis,
+    ) -> Result<HealthRecord, StoreError> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(HealthRecord::default().apply(update, now))
+    }
+
+    async fn get(
+        &self,
+        _: &str,
+        _: &[String],
+    ) -> Result<HashMap<String, HealthRecord>, StoreError> {
+        unreachable!("the benchmark never reads health")
+    }
+
+    async fn clear_failing(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        unreachable!("the benchmark never enables a webhook")
+    }
+}
+
+/// Metric records, counted: the function prints one per batch.
+#[derive(Default)]
+struct TallyMetrics {
+    records: AtomicUsize,
+}
+
+impl MetricsSink for TallyMetrics {
+    fn emit(&self, record: &str) {
+        assert!(record.starts_with('{'));
+        self.records.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -122,6 +191,8 @@ fn batch(webhook: &Webhook, n: usize) -> SqsEvent {
                 first_attempt_at: now_ms(),
                 deliver_at: None,
                 operational: false,
+                attempts_before: 0,
+                skip: None,
             };
             json!({"messageId": format!("{n}-{i}"), "receiptHandle": format!("rh-{n}-{i}"),
                    "body": serde_json::to_string(&task).unwrap(),
@@ -137,6 +208,8 @@ struct Handler {
     deliverer: Deliverer,
     webhook: Webhook,
     log: Arc<TallyAttemptLog>,
+    health: Arc<TallyHealth>,
+    metrics: Arc<TallyMetrics>,
     /// Batches handled in timed runs (the warm-up batch aside).
     batches: usize,
 }
@@ -153,10 +226,13 @@ impl Handler {
         let webhook = Webhook::new("bench", spec, now_ms());
         webhooks.create(&webhook).await.unwrap();
         let log = Arc::new(TallyAttemptLog::default());
-        let deliverer = Deliverer::new(
+        let health = Arc::new(TallyHealth::default());
+        let metrics = Arc::new(TallyMetrics::default());
+        let mut deliverer = Deliverer::new(
             webhooks,
             Arc::new(InMemoryEventStore::default()),
             log.clone(),
+            health.clone(),
             Arc::new(InMemoryDeliveryQueue::default()),
             Sender::new(TargetPolicy {
                 allow_private: true,
@@ -165,10 +241,13 @@ impl Handler {
             Schedule::default(),
             DAY,
         );
+        deliverer.metrics = metrics.clone();
         let handler = Handler {
             deliverer,
             webhook,
             log,
+            health,
+            metrics,
             batches: 0,
         };
         handler.run(handler.batch(usize::MAX)).await; // warm the connection pool
@@ -193,6 +272,19 @@ impl Handler {
             (self.batches + 1) * BATCH
         );
         assert_eq!(self.log.other.load(Ordering::Relaxed), 0);
+        // One health write and one metric record a batch (all its attempts are of one
+        // webhook): the budget of SPEC §10.
+        assert_eq!(self.health.writes.load(Ordering::Relaxed), self.batches + 1);
+        assert_eq!(
+            self.metrics.records.load(Ordering::Relaxed),
+            self.batches + 1
+        );
+    }
+
+    /// Health writes per attempt (the attempt log's are one each, by construction).
+    fn health_writes_per_attempt(&self) -> f64 {
+        self.health.writes.load(Ordering::Relaxed) as f64
+            / self.log.delivered.load(Ordering::Relaxed) as f64
     }
 }
 
@@ -321,6 +413,11 @@ fn main() {
             median(rounds.iter().map(|r| r.1).collect()),
             median(ratios),
             batches()
+        );
+        println!(
+            "deliver/throughput: store writes per attempt: attempt log 1, health {:.2} (one a \
+             batch of {BATCH} for one webhook); one metric record a batch",
+            handler.health_writes_per_attempt()
         );
         if let (Some(hc), Some(bc)) = (hc, bc) {
             println!(

@@ -21,16 +21,27 @@ use hookline_core::clock::{self, Millis, SECOND};
 use hookline_core::config::DEFAULT_WEBHOOK_CACHE;
 use hookline_core::fanout::FanOut;
 use hookline_core::ids;
-use hookline_core::model::{Attempt, AttemptStatus, DeliveryTask, Event, TASK_VERSION, Webhook};
+use hookline_core::model::{
+    Attempt, AttemptStatus, Delivery, DeliveryTask, Event, TASK_VERSION, Webhook,
+};
 use hookline_core::queue::{DeliveryQueue, MAX_DELAY_SECONDS, MAX_VISIBILITY_SECONDS};
 use hookline_core::retry::{Decision, Outcome, Schedule};
 use hookline_core::sender::{Sender, SignedRequest, sign_with};
 use hookline_core::signing::Signer;
-use hookline_core::store::{AttemptLog, EventStore, WebhookStore};
+use hookline_core::store::{AttemptLog, EventStore, HealthStore, WebhookStore};
 use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
+
+mod account;
+
+use account::Batch;
+pub use account::{MetricsSink, NAMESPACE, StdoutMetrics, Tally, emf};
 
 /// Messages of one batch in flight at once.
 pub const CONCURRENCY: usize = 10;
+
+/// The most of a receiver's answer the attempt log keeps per attempt (a delivery's record
+/// holds all its attempts, and DynamoDB bills its writes by the KiB).
+pub const STORED_EXCERPT_BYTES: usize = 1024;
 
 /// The delivery function's timeout (`DeliverFunction.Timeout` in infra/template.yaml; a
 /// test holds the two together): the longest request a receiver may take (90 s) and
@@ -171,6 +182,12 @@ pub const REPORT_CACHE: Millis = 10 * SECOND;
 #[derive(Clone)]
 pub struct Deliverer {
     pub attempts: Arc<dyn AttemptLog>,
+    pub health: Arc<dyn HealthStore>,
+    /// How long a webhook may fail (every attempt since `failing_since`) before Hookline
+    /// disables it; `None`: never.
+    pub auto_disable_after: Option<Millis>,
+    /// Where the per-batch metric records go (stdout on Lambda, for CloudWatch).
+    pub metrics: Arc<dyn MetricsSink>,
     /// The webhook and event stores and the queue, with the fan-out that emits the
     /// operational events (the trigger's own).
     pub fanout: FanOut,
@@ -249,10 +266,12 @@ enum Disposition {
 }
 
 impl Deliverer {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         webhooks: Arc<dyn WebhookStore>,
         events: Arc<dyn EventStore>,
         attempts: Arc<dyn AttemptLog>,
+        health: Arc<dyn HealthStore>,
         queue: Arc<dyn DeliveryQueue>,
         sender: Sender,
         schedule: Schedule,
@@ -266,6 +285,9 @@ impl Deliverer {
         };
         Deliverer {
             attempts,
+            health,
+            auto_disable_after: Some(hookline_core::config::DEFAULT_AUTO_DISABLE_AFTER),
+            metrics: Arc::new(StdoutMetrics),
             fanout,
             sender,
             schedule,
@@ -284,7 +306,7 @@ impl Deliverer {
     ) -> Result<Deliverer, hookline_core::sender::ClientError> {
         use hookline_core::queue::SqsDeliveryQueue;
         use hookline_core::store::dynamo::{
-            DynamoAttemptLog, DynamoEventStore, DynamoWebhookStore,
+            DynamoAttemptLog, DynamoEventStore, DynamoHealthStore, DynamoWebhookStore,
         };
         let dynamo = hookline_core::aws::dynamo(aws, hookline_core::config::Waits::DELIVERY);
         let sqs = hookline_core::aws::sqs(aws, hookline_core::config::Waits::DELIVERY);
@@ -292,7 +314,8 @@ impl Deliverer {
         let mut deliverer = Deliverer::new(
             Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
             Arc::new(DynamoEventStore::new(dynamo.clone(), &r.events_table)),
-            Arc::new(DynamoAttemptLog::new(dynamo, &r.attempts_table)),
+            Arc::new(DynamoAttemptLog::new(dynamo.clone(), &r.attempts_table)),
+            Arc::new(DynamoHealthStore::new(dynamo, &r.attempts_table)),
             Arc::new(SqsDeliveryQueue::new(
                 sqs,
                 &r.delivery_queue_url,
@@ -303,6 +326,7 @@ impl Deliverer {
             config.attempt_retention,
         );
         deliverer.webhook_cache = config.webhook_cache;
+        deliverer.auto_disable_after = config.auto_disable_after;
         Ok(deliverer)
     }
 
@@ -372,11 +396,16 @@ impl Deliverer {
         // The futures are made before the stream, so no closure over a borrowed message
         // is part of this future's type (which would make it not `Send` for rustc).
         let release_at = deadline - RELEASE_MARGIN;
-        let work: Vec<_> = messages.iter().map(|m| self.one(m, release_at)).collect();
+        let batch = Batch::until(release_at);
+        let work: Vec<_> = messages
+            .iter()
+            .map(|m| self.one(m, release_at, &batch))
+            .collect();
         let results: Vec<(Option<&str>, Disposition)> = futures_util::stream::iter(work)
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
+        self.account(batch.into_tallies(), release_at).await;
         let mut response = SqsBatchResponse::default();
         for (id, disposition) in results {
             if disposition == Disposition::Again {
@@ -394,8 +423,9 @@ impl Deliverer {
         &self,
         m: &'m Incoming,
         release_at: Instant,
+        batch: &Batch,
     ) -> (Option<&'m str>, Disposition) {
-        let work = AssertUnwindSafe(self.process(&m.body, &m.receipt, m.received));
+        let work = AssertUnwindSafe(self.process(&m.body, &m.receipt, m.received, batch));
         let disposition =
             match tokio::time::timeout_at(release_at.into(), work.catch_unwind()).await {
                 Ok(Ok(disposition)) => disposition,
@@ -429,6 +459,7 @@ impl Deliverer {
                 AttemptStatus::DeadLettered,
                 Logged::because(why.clone()),
                 clock::now_ms(),
+                Instant::now(),
             ));
             if logged.catch_unwind().await.is_err() {
                 tracing::error!(delivery_id = %task.delivery_id, "could not log a contained panic");
@@ -438,7 +469,13 @@ impl Deliverer {
     }
 
     /// One message: `received` is its receive count, which numbers the attempt.
-    async fn process(&self, body: &str, receipt: &str, received: u32) -> Disposition {
+    async fn process(
+        &self,
+        body: &str,
+        receipt: &str,
+        received: u32,
+        batch: &Batch,
+    ) -> Disposition {
         let task: DeliveryTask = match serde_json::from_str(body) {
             Ok(task) => task,
             Err(e) => {
@@ -457,9 +494,11 @@ impl Deliverer {
         }
         let now = clock::now_ms();
         if let Some(due) = task.deliver_at.filter(|due| *due > now) {
-            return self.hold(&task, receipt, due, now).await;
+            return self.hold(&task, receipt, received, due, now).await;
         }
-        self.attempt(task, body, receipt, received, now).await
+        // A resent or recovered delivery goes on numbering its attempts.
+        let attempt = task.attempts_before.saturating_add(received);
+        self.attempt(task, body, receipt, attempt, now, batch).await
     }
 
     /// A message that cannot be a delivery: to the DLQ with the reason, never retried.
@@ -481,9 +520,24 @@ impl Deliverer {
         &self,
         task: &DeliveryTask,
         receipt: &str,
+        received: u32,
         due: Millis,
         now: Millis,
     ) -> Disposition {
+        if received == 1 {
+            // Shown as pending in the deliveries listing until its time comes.
+            let event_type = task.event.as_ref().map_or("", |e| e.event_type.as_str());
+            if let Err(e) = self
+                .attempts
+                .pending(
+                    &Delivery::pending(task, event_type, now),
+                    now + self.retention,
+                )
+                .await
+            {
+                tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not note a scheduled delivery");
+            }
+        }
         let remaining = due - now;
         let max_delay = i64::from(MAX_DELAY_SECONDS) * SECOND;
         if remaining <= max_delay {
@@ -507,22 +561,28 @@ impl Deliverer {
         Disposition::Again
     }
 
-    /// The task's event: carried in the message, or else read from the event store.
-    async fn load_event(&self, task: &mut DeliveryTask) -> Option<Event> {
+    /// The task's event: carried in the message, or else read from the event store
+    /// (`None`: no longer stored).
+    async fn load_event(
+        &self,
+        task: &mut DeliveryTask,
+        until: Instant,
+    ) -> Result<Option<Event>, hookline_core::store::StoreError> {
         if let Some(event) = task.event.take() {
-            return Some(event);
+            return Ok(Some(event));
         }
-        match self
-            .fanout
-            .events
-            .get(&task.project_id, &task.event_id)
-            .await
-        {
-            Ok(record) => record.map(|r| r.event),
-            Err(e) => {
-                tracing::error!(error = %hookline_core::error::chain(&e), event_id = %task.event_id, "could not read a stored event");
-                None
-            }
+        let (project, id) = (&task.project_id, &task.event_id);
+        let record = patiently(until, "read a stored event", || {
+            self.fanout.events.get(project, id)
+        })
+        .await?;
+        Ok(record.map(|r| r.event))
+    }
+
+    /// Drops a webhook from the cache (it just changed here).
+    fn forget(&self, webhook_id: &str) {
+        if let Ok(mut cache) = self.webhooks.lock() {
+            cache.remove(webhook_id);
         }
     }
 
@@ -582,8 +642,24 @@ impl Deliverer {
         receipt: &str,
         attempt: u32,
         now: Millis,
+        batch: &Batch,
     ) -> Disposition {
-        let loaded = match self.webhook(&task.project_id, &task.webhook_id, now).await {
+        if let Some(reason) = task.skip.clone() {
+            let event_type = task
+                .event
+                .as_ref()
+                .map(|e| e.event_type.clone())
+                .unwrap_or_default();
+            let verdict = Verdict::without_request(AttemptStatus::Skipped, None, &reason);
+            self.finish(&task, &event_type, attempt, verdict, now, batch)
+                .await;
+            return Disposition::Done;
+        }
+        let loaded = match patiently(batch.release_at, "read the webhook", || {
+            self.webhook(&task.project_id, &task.webhook_id, now)
+        })
+        .await
+        {
             Ok(w) => w,
             Err(e) => {
                 // The store is down: try again after the queue's visibility timeout.
@@ -600,16 +676,23 @@ impl Deliverer {
                     "the webhook was deleted"
                 };
                 let verdict = Verdict::without_request(AttemptStatus::Skipped, None, why);
-                self.finish(&task, "", attempt, verdict, now).await;
+                self.finish(&task, "", attempt, verdict, now, batch).await;
                 return Disposition::Done;
             }
         };
         let webhook = &loaded.webhook;
-        let Some(event) = self.load_event(&mut task).await else {
+        let event = match self.load_event(&mut task, batch.release_at).await {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(error = %hookline_core::error::chain(&e), event_id = %task.event_id, "could not read a stored event");
+                return Disposition::Again;
+            }
+        };
+        let Some(event) = event else {
             let why = "the event is no longer stored";
             let verdict =
                 Verdict::without_request(AttemptStatus::Failed, Some("delivery.failed"), why);
-            self.finish(&task, "", attempt, verdict, now).await;
+            self.finish(&task, "", attempt, verdict, now, batch).await;
             return Disposition::Done;
         };
         let (outcome, response_excerpt, duration_ms, reason) =
@@ -674,11 +757,12 @@ impl Deliverer {
                 reason,
                 dead_letter: true,
             } => {
-                if let Err(e) = self
-                    .fanout
-                    .queue
-                    .dead_letter(body, "retries exhausted", &reason)
-                    .await
+                if let Err(e) = patiently(batch.release_at, "dead-letter", || {
+                    self.fanout
+                        .queue
+                        .dead_letter(body, "retries exhausted", &reason)
+                })
+                .await
                 {
                     // Not in the DLQ yet: keep the message; the next receive tries again.
                     tracing::error!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not dead-letter");
@@ -704,7 +788,7 @@ impl Deliverer {
             },
             reason,
         };
-        self.finish(&task, &event.event_type, attempt, verdict, now)
+        self.finish(&task, &event.event_type, attempt, verdict, now, batch)
             .await;
         if status == AttemptStatus::Retrying {
             Disposition::Again
@@ -723,7 +807,9 @@ impl Deliverer {
         attempt: u32,
         verdict: Verdict,
         now: Millis,
+        batch: &Batch,
     ) {
+        batch.count(task, &verdict, now);
         let Verdict {
             status,
             report,
@@ -752,8 +838,16 @@ impl Deliverer {
             }
         }
         let (code, error) = (logged.status_code, logged.error.clone());
-        self.log(task, event_type, attempt, status, logged, now)
-            .await;
+        self.log(
+            task,
+            event_type,
+            attempt,
+            status,
+            logged,
+            now,
+            batch.release_at,
+        )
+        .await;
         if let Some(kind) = report {
             self.report(
                 task,
@@ -768,6 +862,7 @@ impl Deliverer {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn log(
         &self,
         task: &DeliveryTask,
@@ -776,6 +871,7 @@ impl Deliverer {
         status: AttemptStatus,
         what: Logged,
         now: Millis,
+        until: Instant,
     ) {
         let record = Attempt {
             id: ids::new_id("att", now),
@@ -789,11 +885,19 @@ impl Deliverer {
             status_code: what.status_code,
             duration_ms: what.duration_ms,
             error: what.error,
-            response_excerpt: what.response_excerpt,
+            // The attempt log keeps the first KiB; the test send shows 4.
+            response_excerpt: what
+                .response_excerpt
+                .map(|e| hookline_core::sender::excerpt_of(&e, STORED_EXCERPT_BYTES)),
             next_attempt_at: what.next_attempt_at,
             created_at: now,
         };
-        if let Err(e) = self.attempts.record(&record, now + self.retention).await {
+        let expires_at = now + self.retention;
+        if let Err(e) = patiently(until, "write the attempt log", || {
+            self.attempts.record(&record, expires_at)
+        })
+        .await
+        {
             tracing::error!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, attempt, "could not write the attempt log");
         }
     }
@@ -864,6 +968,33 @@ impl Deliverer {
             cache.entry(project.to_string()).or_default()[slot] = Some((now, listens));
         }
         listens
+    }
+}
+
+/// Makes a store or queue call again, with growing pauses, for as long as one more try
+/// ends before `until`: a dependency that stalls for a while costs the message a delay,
+/// where giving up at once would hand it back to SQS until its visibility timeout (12
+/// minutes) ends. Each try is bounded by the client's own timeouts.
+async fn patiently<T, E, F, Fut>(until: Instant, what: &str, mut call: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::error::Error + 'static,
+{
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(e)
+                if Instant::now() + pause + hookline_core::config::Waits::DELIVERY.operation
+                    < until =>
+            {
+                tracing::warn!(error = %hookline_core::error::chain(&e), "could not {what}; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(8));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

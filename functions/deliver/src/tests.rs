@@ -11,7 +11,9 @@ use hookline_core::guard::TargetPolicy;
 use hookline_core::model::{WebhookInput, WebhookSpec, decode_json};
 use hookline_core::queue::InMemoryDeliveryQueue;
 use hookline_core::signing;
-use hookline_core::store::memory::{InMemoryAttemptLog, InMemoryEventStore, InMemoryWebhookStore};
+use hookline_core::store::memory::{
+    InMemoryAttemptLog, InMemoryEventStore, InMemoryHealthStore, InMemoryWebhookStore,
+};
 use hookline_core::store::{EventRecord, WebhookStore};
 
 /// The scripted receiver the end-to-end tests use too (paths as `hookline_e2e::receiver`
@@ -27,6 +29,18 @@ struct Harness {
     events: Arc<InMemoryEventStore>,
     queue: Arc<InMemoryDeliveryQueue>,
     attempts: Arc<InMemoryAttemptLog>,
+    health: Arc<InMemoryHealthStore>,
+    metrics: Arc<Captured>,
+}
+
+/// Metric records, as the function would print them.
+#[derive(Default)]
+struct Captured(std::sync::Mutex<Vec<String>>);
+
+impl MetricsSink for Captured {
+    fn emit(&self, record: &str) {
+        self.0.lock().unwrap().push(record.to_string());
+    }
 }
 
 fn harness() -> Harness {
@@ -34,10 +48,13 @@ fn harness() -> Harness {
     let events = Arc::new(InMemoryEventStore::default());
     let queue = Arc::new(InMemoryDeliveryQueue::default());
     let attempts = Arc::new(InMemoryAttemptLog::default());
-    let deliverer = Deliverer::new(
+    let health = Arc::new(InMemoryHealthStore::default());
+    let metrics = Arc::new(Captured::default());
+    let mut deliverer = Deliverer::new(
         webhooks.clone(),
         events.clone(),
         attempts.clone(),
+        health.clone(),
         queue.clone(),
         Sender::new(TargetPolicy {
             allow_private: true,
@@ -47,12 +64,15 @@ fn harness() -> Harness {
         Schedule::scaled(0.001),
         30 * DAY,
     );
+    deliverer.metrics = metrics.clone();
     Harness {
         deliverer,
         webhooks,
         events,
         queue,
         attempts,
+        health,
+        metrics,
     }
 }
 
@@ -129,6 +149,8 @@ fn task(webhook: &Webhook) -> DeliveryTask {
         first_attempt_at: now_ms(),
         deliver_at: None,
         operational: false,
+        attempts_before: 0,
+        skip: None,
     }
 }
 
@@ -679,6 +701,7 @@ async fn a_panic_costs_its_own_message_only() {
         }),
         h.events.clone(),
         h.attempts.clone(),
+        h.health.clone(),
         h.queue.clone(),
         Sender::new(TargetPolicy {
             allow_private: true,
@@ -783,4 +806,187 @@ async fn hostile_templates_and_events_are_delivered_or_fail_their_render() {
         .count();
     println!("{handled} hostile deliveries: {delivered} delivered, the rest failed their render");
     assert!(delivered > 100);
+}
+
+fn record(id: &str, t: &DeliveryTask) -> serde_json::Value {
+    json!({"messageId": id, "receiptHandle": format!("rh-{id}"), "body": body(t),
+           "attributes": {"ApproximateReceiveCount": "1"}})
+}
+
+async fn run(h: &Harness, records: Vec<serde_json::Value>) -> SqsBatchResponse {
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).unwrap();
+    h.deliverer.handle(event).await
+}
+
+/// SPEC §10's budget: one health write per batch and webhook, no read; one metric
+/// record per batch.
+#[tokio::test]
+async fn health_is_written_once_per_batch_and_webhook_and_metrics_once_per_batch() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let ok = h.hook(&format!("{base}/ok"), json!({})).await;
+    let bad = h.hook(&format!("{base}/status/500"), json!({})).await;
+    let gone = h
+        .hook(&format!("{base}/ok"), json!({"enabled": false}))
+        .await;
+    let mut records = Vec::new();
+    for i in 0..6 {
+        let mut t = task(&ok);
+        t.delivery_id = format!("msg_ok{i}");
+        records.push(record(&format!("a{i}"), &t));
+    }
+    for i in 0..3 {
+        let mut t = task(&bad);
+        t.delivery_id = format!("msg_bad{i}");
+        records.push(record(&format!("b{i}"), &t));
+    }
+    records.push(record("c", &task(&gone)));
+    run(&h, records).await;
+    // The disabled webhook's skipped attempt sent nothing and counts nowhere.
+    assert_eq!(h.health.writes.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let now = now_ms();
+    let health = h
+        .health
+        .get("acme", &[ok.id.clone(), bad.id.clone(), gone.id.clone()])
+        .await
+        .unwrap();
+    let ok_view = health[&ok.id].view(now);
+    assert_eq!(
+        (ok_view.delivered, ok_view.failed, ok_view.success_rate),
+        (6, 0, Some(1.0))
+    );
+    assert!(ok_view.last_success_at.is_some() && ok_view.failing_since.is_none());
+    let bad_view = health[&bad.id].view(now);
+    assert_eq!(
+        (bad_view.delivered, bad_view.failed, bad_view.success_rate),
+        (0, 3, Some(0.0))
+    );
+    assert_eq!(bad_view.last_status_code, Some(500));
+    assert!(bad_view.failing_since.is_some() && bad_view.last_error.is_some());
+    assert!(!health.contains_key(&gone.id));
+    let metrics = h.metrics.0.lock().unwrap().clone();
+    assert_eq!(metrics.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(&metrics[0]).unwrap();
+    assert_eq!(
+        (
+            record["Attempts"].as_u64(),
+            record["Delivered"].as_u64(),
+            record["Retrying"].as_u64(),
+            record["Skipped"].as_u64()
+        ),
+        (Some(10), Some(6), Some(3), Some(1))
+    );
+}
+
+/// Auto-disable: a webhook whose every attempt failed for the period is disabled (its
+/// pending deliveries skipped) and `webhook.disabled` goes to a webhook that asked.
+#[tokio::test]
+async fn a_webhook_failing_for_the_period_is_disabled_and_reported() {
+    let mut h = harness();
+    h.deliverer.auto_disable_after = Some(50);
+    h.deliverer.webhook_cache = 0;
+    let (base, seen) = receiver().await;
+    let failing = h.hook(&format!("{base}/status/503"), json!({})).await;
+    let watcher = h
+        .hook(
+            &format!("{base}/ok/watch"),
+            json!({"events": ["webhook.disabled"]}),
+        )
+        .await;
+    let mut t = task(&failing);
+    t.delivery_id = "msg_f1".into();
+    run(&h, vec![record("1", &t)]).await;
+    assert!(
+        h.webhooks
+            .get("acme", &failing.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .spec
+            .enabled
+    );
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    t.delivery_id = "msg_f2".into();
+    run(&h, vec![record("2", &t)]).await;
+    let disabled = h.webhooks.get("acme", &failing.id).await.unwrap().unwrap();
+    assert!(!disabled.spec.enabled);
+    assert_eq!(
+        disabled.disabled_reason,
+        Some(hookline_core::model::DisabledReason::Failing)
+    );
+    assert!(disabled.disabled_at.is_some() && disabled.version == failing.version + 1);
+    // The report is on its way to the watcher, with what health said.
+    let report: DeliveryTask = h
+        .queue
+        .recorded()
+        .sent
+        .iter()
+        .map(|m| serde_json::from_str::<DeliveryTask>(&m.body).unwrap())
+        .find(|t| t.webhook_id == watcher.id)
+        .expect("a webhook.disabled delivery");
+    let event = report.event.unwrap();
+    assert_eq!(event.event_type, "webhook.disabled");
+    assert_eq!(event.data["webhook_id"], failing.id.as_str());
+    assert_eq!(event.data["reason"], "failing");
+    assert_eq!(event.data["last_status_code"], 503);
+    assert!(event.data["failing_since"].is_string());
+    // A delivery still pending is skipped, not sent.
+    let before = seen.received_on("/status").len();
+    t.delivery_id = "msg_f3".into();
+    run(&h, vec![record("3", &t)]).await;
+    assert_eq!(seen.received_on("/status").len(), before);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Skipped);
+}
+
+#[tokio::test]
+async fn a_resent_delivery_numbers_its_attempts_on_and_a_skip_sends_nothing() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    let mut t = task(&hook);
+    t.attempts_before = 3;
+    run(&h, vec![record("r", &t)]).await;
+    let a = h.last_attempt();
+    assert_eq!((a.attempt, a.status), (4, AttemptStatus::Delivered));
+    assert_eq!(
+        h.attempts.deliveries_recorded()[0].attempts,
+        1,
+        "one more attempt recorded"
+    );
+    // A task the fan-out marked as not to be sent (a filter that failed) is logged so.
+    let mut skip = task(&hook);
+    skip.delivery_id = "msg_skip".into();
+    skip.skip = Some("filter: the condition failed to evaluate".into());
+    let before = seen.received().len();
+    run(&h, vec![record("s", &skip)]).await;
+    assert_eq!(seen.received().len(), before);
+    let a = h
+        .attempts
+        .all()
+        .into_iter()
+        .find(|a| a.delivery_id == "msg_skip")
+        .unwrap();
+    assert_eq!(
+        (a.status, a.error.as_deref()),
+        (
+            AttemptStatus::Skipped,
+            Some("filter: the condition failed to evaluate")
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_delivery_held_for_its_time_is_pending() {
+    let h = harness();
+    let hook = h.hook("https://example.com/h", json!({})).await;
+    let mut t = task(&hook);
+    t.deliver_at = Some(now_ms() + 3 * 3_600_000);
+    run(&h, vec![record("h", &t)]).await;
+    let deliveries = h.attempts.deliveries_recorded();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(
+        (deliveries[0].status, deliveries[0].attempts),
+        (hookline_core::model::DeliveryStatus::Pending, 0)
+    );
+    assert!(h.attempts.all().is_empty(), "no attempt yet");
 }

@@ -20,14 +20,16 @@ use hookline_core::api::{
     check_project_id, json_body, new_api_key, optional_json_body,
 };
 use hookline_core::clock::{self, DAY, Millis};
+use hookline_core::fanout::FanOut;
 use hookline_core::guard::{self, TargetPolicy};
+use hookline_core::health::HealthRecord;
 use hookline_core::ids;
 use hookline_core::model::{
     AttemptStatus, Auth, Event, EventInput, User, Webhook, WebhookInput, WebhookSpec,
 };
 use hookline_core::sender::{Sender, sign_request};
 use hookline_core::signing;
-use hookline_core::store::{ApiKeyStore, AttemptLog, WebhookStore, encode_cursor};
+use hookline_core::store::{ApiKeyStore, AttemptLog, HealthStore, WebhookStore, encode_cursor};
 use hookline_core::template::{
     CompiledWebhook, RenderContext, RenderError, RenderedRequest, Subject,
 };
@@ -41,6 +43,9 @@ pub struct AppState {
     pub webhooks: Arc<dyn WebhookStore>,
     pub keys: Arc<dyn ApiKeyStore>,
     pub attempts: Arc<dyn AttemptLog>,
+    pub health: Arc<dyn HealthStore>,
+    /// Emits `webhook.disabled` when a PATCH disables a webhook.
+    pub reports: FanOut,
     pub auth: Authenticator,
     pub sender: Sender,
 }
@@ -51,16 +56,32 @@ impl AppState {
         config: &hookline_core::Config,
         aws: &aws_config::SdkConfig,
     ) -> Result<AppState, Box<dyn std::error::Error + Send + Sync>> {
+        use hookline_core::queue::SqsDeliveryQueue;
         use hookline_core::store::dynamo::{
-            DynamoApiKeyStore, DynamoAttemptLog, DynamoWebhookStore,
+            DynamoApiKeyStore, DynamoAttemptLog, DynamoEventStore, DynamoHealthStore,
+            DynamoWebhookStore,
         };
-        let dynamo = hookline_core::aws::dynamo(aws, hookline_core::config::Waits::API);
+        let waits = hookline_core::config::Waits::API;
+        let dynamo = hookline_core::aws::dynamo(aws, waits);
         let r = &config.resources;
         let keys = Arc::new(DynamoApiKeyStore::new(dynamo.clone(), &r.api_keys_table));
+        let webhooks: Arc<dyn WebhookStore> =
+            Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table));
         Ok(AppState {
-            webhooks: Arc::new(DynamoWebhookStore::new(dynamo.clone(), &r.webhooks_table)),
+            webhooks: webhooks.clone(),
             keys: keys.clone(),
-            attempts: Arc::new(DynamoAttemptLog::new(dynamo, &r.attempts_table)),
+            attempts: Arc::new(DynamoAttemptLog::new(dynamo.clone(), &r.attempts_table)),
+            health: Arc::new(DynamoHealthStore::new(dynamo.clone(), &r.attempts_table)),
+            reports: FanOut {
+                webhooks,
+                events: Arc::new(DynamoEventStore::new(dynamo, &r.events_table)),
+                queue: Arc::new(SqsDeliveryQueue::new(
+                    hookline_core::aws::sqs(aws, waits),
+                    &r.delivery_queue_url,
+                    &r.dead_letter_queue_url,
+                )),
+                retention: config.attempt_retention,
+            },
             auth: Authenticator::new(config.admin_key(aws).await?, keys),
             sender: Sender::new(config.targets)?,
         })
@@ -265,8 +286,16 @@ async fn list_webhooks(
         .webhooks
         .list(&project, limit, after.as_deref())
         .await?;
+    // One batch read for the page's health, not one per webhook.
+    let ids: Vec<String> = page.items.iter().map(|w| w.id.clone()).collect();
+    let health = state.health.get(&project, &ids).await?;
+    let now = clock::now_ms();
     Ok(Json(ListPage {
-        data: page.items.iter().map(|w| w.view(false)).collect(),
+        data: page
+            .items
+            .iter()
+            .map(|w| with_health(w.view(false), health.get(&w.id), now))
+            .collect(),
         next_cursor: page.next.map(|k| encode_cursor(&project, "webhooks", &k)),
     })
     .into_response())
@@ -279,7 +308,27 @@ async fn get_webhook(
 ) -> Result<Response, ApiError> {
     caller_for(&state, &headers, &project).await?;
     let webhook = load(&state, &project, &id).await?;
-    Ok(Json(webhook.view(false)).into_response())
+    let health = state
+        .health
+        .get(&project, std::slice::from_ref(&webhook.id))
+        .await?;
+    Ok(Json(with_health(
+        webhook.view(false),
+        health.get(&webhook.id),
+        clock::now_ms(),
+    ))
+    .into_response())
+}
+
+fn with_health(
+    mut view: hookline_core::model::WebhookView,
+    record: Option<&HealthRecord>,
+    now: Millis,
+) -> hookline_core::model::WebhookView {
+    if let Some(record) = record {
+        view.health = record.view(now);
+    }
+    view
 }
 
 /// `If-Match: <version>` (quotes and a weak prefix tolerated).
@@ -320,16 +369,35 @@ async fn patch_webhook(
     let reveal = patch.get("auth").is_some_and(|a| !a.is_null());
     let spec = current.spec.patched(&patch)?;
     check_spec(&spec, state.policy(), &project)?;
-    let updated = Webhook {
-        spec,
-        updated_at: clock::now_ms().max(current.updated_at),
-        version: current.version + 1,
-        ..current.clone()
-    };
+    let now = clock::now_ms();
+    let updated = current.changed(spec, now);
     // The condition makes the write fail if anyone wrote in between, If-Match or not.
     state.webhooks.update(&updated, current.version).await?;
     tracing::info!(webhook_id = %id, version = updated.version, "webhook updated");
-    Ok(Json(updated.view(reveal)).into_response())
+    let health = state
+        .health
+        .get(&project, std::slice::from_ref(&id))
+        .await?;
+    let record = health.get(&id).cloned().unwrap_or_default();
+    match (current.spec.enabled, updated.spec.enabled) {
+        (true, false) => {
+            // Disabled by hand: the same report as Hookline's own disabling.
+            let event = hookline_core::fanout::disabled_event(&updated, &record, now);
+            if let Err(e) = state.reports.submit(&project, event, true, now).await {
+                tracing::error!(webhook_id = %id, error = %hookline_core::error::chain(&e), "could not report the webhook disabled");
+            }
+        }
+        (false, true) => {
+            // Enabled again: it is no longer failing as far as auto-disable counts.
+            state.health.clear_failing(&project, &id).await?;
+        }
+        _ => {}
+    }
+    let mut record = record;
+    if !current.spec.enabled && updated.spec.enabled {
+        record.failing_since = None;
+    }
+    Ok(Json(with_health(updated.view(reveal), Some(&record), now)).into_response())
 }
 
 async fn delete_webhook(

@@ -9,7 +9,11 @@ use tower::ServiceExt;
 use super::*;
 use hookline_core::config::Secret;
 use hookline_core::model::{Attempt, SigningSecrets};
-use hookline_core::store::memory::{InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryWebhookStore};
+use hookline_core::queue::InMemoryDeliveryQueue;
+use hookline_core::store::memory::{
+    InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryEventStore, InMemoryHealthStore,
+    InMemoryWebhookStore,
+};
 
 /// The admin key the `sam local` fixtures in tests/events carry.
 const ADMIN: &str = "local-admin-key";
@@ -18,6 +22,9 @@ struct Harness {
     app: Router,
     attempts: Arc<InMemoryAttemptLog>,
     keys: Arc<InMemoryApiKeyStore>,
+    health: Arc<InMemoryHealthStore>,
+    queue: Arc<InMemoryDeliveryQueue>,
+    webhooks: Arc<InMemoryWebhookStore>,
 }
 
 fn harness_with(policy: TargetPolicy) -> Harness {
@@ -27,10 +34,19 @@ fn harness_with(policy: TargetPolicy) -> Harness {
 fn harness_sharing(policy: TargetPolicy, webhooks: Arc<InMemoryWebhookStore>) -> Harness {
     let keys = Arc::new(InMemoryApiKeyStore::default());
     let attempts = Arc::new(InMemoryAttemptLog::default());
+    let health = Arc::new(InMemoryHealthStore::default());
+    let queue = Arc::new(InMemoryDeliveryQueue::default());
     let state = AppState {
-        webhooks,
+        webhooks: webhooks.clone(),
         keys: keys.clone(),
         attempts: attempts.clone(),
+        health: health.clone(),
+        reports: FanOut {
+            webhooks: webhooks.clone(),
+            events: Arc::new(InMemoryEventStore::default()),
+            queue: queue.clone(),
+            retention: DAY,
+        },
         auth: Authenticator::new(Some(Secret::new(ADMIN)), keys.clone()),
         sender: Sender::new(policy).unwrap(),
     };
@@ -38,6 +54,9 @@ fn harness_sharing(policy: TargetPolicy, webhooks: Arc<InMemoryWebhookStore>) ->
         app: router(state),
         attempts,
         keys,
+        health,
+        queue,
+        webhooks,
     }
 }
 
@@ -775,9 +794,10 @@ async fn attempts_list_newest_first_filtered_and_paginated() {
         };
         h.attempts.record(&attempt, now + DAY).await.unwrap();
     }
-    // An expired record is not shown even though TTL has not removed it.
+    // An expired delivery is not shown even though TTL has not removed it.
     let mut expired = h.attempts.all()[0].clone();
     expired.id = "att_old".into();
+    expired.delivery_id = "msg_0".into();
     expired.created_at = now - 5_000;
     h.attempts.record(&expired, now - 1).await.unwrap();
 
@@ -842,6 +862,8 @@ async fn the_sam_local_fixtures_route_and_answer() {
         created_at: 0,
         updated_at: 0,
         version: 1,
+        disabled_reason: None,
+        disabled_at: None,
     };
     store.create(&fixture_hook).await.unwrap();
     h.keys
@@ -947,4 +969,155 @@ async fn hostile_templates_and_events_never_fail_a_route() {
         cases.len()
     );
     assert!(created > 100 && sent > 100, "{created} {sent}");
+}
+
+/// SPEC §10: every webhook, got or listed, carries its health; a list reads them all
+/// in one go.
+#[tokio::test]
+async fn webhooks_carry_their_health() {
+    use hookline_core::health::{Observed, Update};
+    let h = harness();
+    let a = h.create("acme", hook()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = h.create("acme", hook()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = clock::now_ms();
+    let observed = |delivered: bool, at: Millis| Observed {
+        at,
+        delivered,
+        status_code: Some(if delivered { 200 } else { 502 }),
+        error: (!delivered).then(|| "HTTP 502".to_string()),
+    };
+    h.health
+        .record(
+            "acme",
+            &a,
+            &Update::of(vec![observed(true, now - 2), observed(false, now - 1)]),
+            now,
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    let (_, got) = h
+        .call(
+            "GET",
+            &format!("/v1/projects/acme/webhooks/{a}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let health = &got["health"];
+    assert_eq!(
+        (health["delivered"].as_u64(), health["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(health["success_rate"], 0.5);
+    assert_eq!(health["window_hours"], 24);
+    assert_eq!(
+        (
+            health["last_status_code"].as_u64(),
+            health["last_error"].as_str()
+        ),
+        (Some(502), Some("HTTP 502"))
+    );
+    assert!(health["failing_since"].is_string() && health["last_success_at"].is_string());
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/webhooks", Some(ADMIN), None)
+        .await;
+    let by_id: std::collections::HashMap<&str, &Value> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["id"].as_str().unwrap(), &w["health"]))
+        .collect();
+    assert_eq!(by_id[a.as_str()]["failed"], 1);
+    // No attempt yet: zeros and nulls, not an absent field.
+    assert_eq!(by_id[b.as_str()]["delivered"], 0);
+    assert_eq!(by_id[b.as_str()]["success_rate"], Value::Null);
+}
+
+/// A manual disable says so and is reported like Hookline's own; enabling clears it,
+/// and health's `failing_since` with it.
+#[tokio::test]
+async fn a_manual_disable_is_recorded_reported_and_cleared_on_enable() {
+    use hookline_core::health::{Observed, Update};
+    let h = harness();
+    let id = h.create("acme", hook()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.create(
+        "acme",
+        json!({"name": "watch", "url": "https://example.com/w", "events": ["webhook.disabled"]}),
+    )
+    .await;
+    let now = clock::now_ms();
+    let failure = Observed {
+        at: now,
+        delivered: false,
+        status_code: Some(500),
+        error: Some("HTTP 500".into()),
+    };
+    h.health
+        .record("acme", &id, &Update::of(vec![failure]), now, now + DAY)
+        .await
+        .unwrap();
+    let path = format!("/v1/projects/acme/webhooks/{id}");
+    let (status, off) = h
+        .call("PATCH", &path, Some(ADMIN), Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{off}");
+    assert_eq!(
+        (off["enabled"].as_bool(), off["disabled_reason"].as_str()),
+        (Some(false), Some("manual"))
+    );
+    assert!(off["disabled_at"].is_string());
+    let sent = h.queue.recorded().sent;
+    assert_eq!(sent.len(), 1, "one report, to the watcher");
+    let task: hookline_core::model::DeliveryTask = serde_json::from_str(&sent[0].body).unwrap();
+    let event = task.event.unwrap();
+    assert_eq!(
+        (event.event_type.as_str(), event.data["reason"].as_str()),
+        ("webhook.disabled", Some("manual"))
+    );
+    assert_eq!(event.data["last_status_code"], 500);
+    // Another PATCH of a disabled webhook keeps why and when it was disabled.
+    let (_, renamed) = h
+        .call(
+            "PATCH",
+            &path,
+            Some(ADMIN),
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            renamed["disabled_reason"].clone(),
+            renamed["disabled_at"].clone()
+        ),
+        (off["disabled_reason"].clone(), off["disabled_at"].clone())
+    );
+    let (_, on) = h
+        .call("PATCH", &path, Some(ADMIN), Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(
+        (on["disabled_reason"].clone(), on["disabled_at"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(on["health"]["failing_since"], Value::Null);
+    let stored = h
+        .health
+        .get("acme", std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(stored[&id].failing_since, None);
+    assert_eq!(h.queue.recorded().sent.len(), 1, "enabling reports nothing");
+    // A webhook created disabled is manually disabled from the start.
+    let created = h.create("acme", json!({"name": "off", "url": "https://example.com/o", "events": ["*"], "enabled": false})).await;
+    assert_eq!(created["disabled_reason"], "manual");
+    let _ = &h.webhooks;
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -15,12 +15,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use hookline_core::FieldError;
-use hookline_core::api::{self, ApiError, ApiPath, Authenticator, MAX_REQUEST_BYTES, json_body};
-use hookline_core::clock::{self, Millis};
+use hookline_core::api::{
+    self, ApiError, ApiPath, Authenticator, MAX_REQUEST_BYTES, PageRequest, json_body,
+};
+use hookline_core::clock::{self, DAY, Millis};
 use hookline_core::fanout::{FanOut, FanOutError, is_operational};
 use hookline_core::ids;
-use hookline_core::model::{AttemptStatus, DeliveryTask, Event, EventInput, TASK_VERSION};
-use hookline_core::store::AttemptLog;
+use hookline_core::model::{
+    Delivery, DeliveryStatus, DeliveryTask, Event, EventInput, TASK_VERSION, Webhook,
+};
+use hookline_core::store::{AttemptLog, encode_cursor};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -67,11 +71,22 @@ impl AppState {
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         ("/v1/health", get(api::health)),
-        ("/v1/projects/{project}/events", post(post_event)),
+        (
+            "/v1/projects/{project}/events",
+            post(post_event).get(list_events),
+        ),
         ("/v1/projects/{project}/events/{id}", get(get_event)),
         (
             "/v1/projects/{project}/webhooks/{id}/recover",
             post(recover),
+        ),
+        (
+            "/v1/projects/{project}/webhooks/{id}/deliveries",
+            get(list_deliveries),
+        ),
+        (
+            "/v1/projects/{project}/webhooks/{id}/deliveries/{delivery_id}/resend",
+            post(resend),
         ),
     ]
 }
@@ -151,16 +166,16 @@ struct EventStatus {
     event_type: String,
     #[serde(with = "clock::rfc3339")]
     timestamp: Millis,
-    deliveries: Vec<DeliveryStatus>,
+    deliveries: Vec<DeliveryStatusView>,
 }
 
 #[derive(Serialize)]
-struct DeliveryStatus {
+struct DeliveryStatusView {
     webhook_id: String,
     delivery_id: String,
     /// The latest attempt's status, or `pending` before the first attempt.
     status: &'static str,
-    attempts: usize,
+    attempts: u32,
     last_status_code: Option<u16>,
 }
 
@@ -176,28 +191,30 @@ async fn get_event(
         .get(&project, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let attempts = state
+    // The record lists its deliveries: their records are read by key, not searched for.
+    let keys: Vec<(String, String)> = record
+        .deliveries
+        .iter()
+        .map(|(w, d)| (w.clone(), d.clone()))
+        .collect();
+    let found: HashMap<String, Delivery> = state
         .attempts
-        .for_event(&project, &id, clock::now_ms())
-        .await?;
+        .get_deliveries(&project, &keys, clock::now_ms())
+        .await?
+        .into_iter()
+        .map(|d| (d.id.clone(), d))
+        .collect();
     let deliveries = record
         .deliveries
         .iter()
         .map(|(webhook_id, delivery_id)| {
-            let mine: Vec<_> = attempts
-                .iter()
-                .filter(|a| &a.delivery_id == delivery_id)
-                .collect();
-            let last = mine.last();
-            DeliveryStatus {
+            let delivery = found.get(delivery_id);
+            DeliveryStatusView {
                 webhook_id: webhook_id.clone(),
                 delivery_id: delivery_id.clone(),
-                status: last.map_or("pending", |a| a.status.as_str()),
-                attempts: mine
-                    .iter()
-                    .filter(|a| a.status != AttemptStatus::Skipped)
-                    .count(),
-                last_status_code: last.and_then(|a| a.status_code),
+                status: delivery.map_or("pending", |d| d.status.as_str()),
+                attempts: delivery.map_or(0, |d| d.attempts),
+                last_status_code: delivery.and_then(|d| d.last_status_code),
             }
         })
         .collect();
@@ -208,6 +225,179 @@ async fn get_event(
         deliveries,
     })
     .into_response())
+}
+
+#[derive(Serialize)]
+struct ListPage<T> {
+    data: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+/// `GET events?type&limit&cursor`: the project's events, newest first.
+async fn list_events(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.auth.for_project(&headers, &project).await?;
+    let PageRequest {
+        limit,
+        after,
+        query: q,
+    } = api::page_request(query.as_deref(), &project, "events")?;
+    let event_type = q.get("type").map(String::as_str);
+    if let Some(t) = event_type {
+        hookline_core::model::event::check_type_filter(t)
+            .map_err(|e| ApiError::bad_query("type", e.message))?;
+    }
+    let page = state
+        .fanout
+        .events
+        .list(
+            &project,
+            event_type,
+            limit,
+            after.as_deref(),
+            clock::now_ms(),
+        )
+        .await?;
+    Ok(Json(ListPage {
+        data: page.items,
+        next_cursor: page.next.map(|k| encode_cursor(&project, "events", &k)),
+    })
+    .into_response())
+}
+
+/// The webhook of a route, or 404 (also for an id that cannot be one).
+async fn existing_webhook(state: &AppState, project: &str, id: &str) -> Result<Webhook, ApiError> {
+    if !ids::is_id("wh", id) {
+        return Err(ApiError::NotFound);
+    }
+    state
+        .fanout
+        .webhooks
+        .get(project, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `GET webhooks/{id}/deliveries?status&limit&cursor`: newest first.
+async fn list_deliveries(
+    State(state): State<AppState>,
+    ApiPath((project, id)): ApiPath<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.auth.for_project(&headers, &project).await?;
+    let scope = format!("deliveries:{id}");
+    let PageRequest {
+        limit,
+        after,
+        query: q,
+    } = api::page_request(query.as_deref(), &project, &scope)?;
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_query(
+                "status",
+                "status is one of pending, retrying, delivered, failed, dead_lettered, skipped",
+            )
+        })?),
+    };
+    existing_webhook(&state, &project, &id).await?;
+    let page = state
+        .attempts
+        .deliveries(
+            &project,
+            &id,
+            status,
+            limit,
+            after.as_deref(),
+            clock::now_ms(),
+        )
+        .await?;
+    Ok(Json(ListPage {
+        data: page.items,
+        next_cursor: page.next.map(|k| encode_cursor(&project, &scope, &k)),
+    })
+    .into_response())
+}
+
+#[derive(Serialize)]
+struct Resent {
+    delivery_id: String,
+}
+
+/// `POST webhooks/{id}/deliveries/{delivery_id}/resend`: that delivery, again, now —
+/// the same `webhook-id`, a fresh signature, its attempts numbered on from where they
+/// were, with a fresh retry budget.
+async fn resend(
+    State(state): State<AppState>,
+    ApiPath((project, id, delivery_id)): ApiPath<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.auth.for_project(&headers, &project).await?;
+    existing_webhook(&state, &project, &id).await?;
+    if !ids::is_id("msg", &delivery_id) {
+        return Err(ApiError::NotFound);
+    }
+    let now = clock::now_ms();
+    let delivery = state
+        .attempts
+        .get_deliveries(&project, &[(id.clone(), delivery_id.clone())], now)
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound)?;
+    let event = state
+        .fanout
+        .events
+        .get(&project, &delivery.event_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "the delivery's event is no longer stored; it cannot be resent".into(),
+            )
+        })?
+        .event;
+    let task = task_again(&delivery, event, now);
+    // Pending first: were it written after the send, it could land after the attempt.
+    state
+        .attempts
+        .pending(
+            &Delivery {
+                updated_at: now,
+                ..delivery.clone()
+            },
+            now + state.fanout.retention,
+        )
+        .await?;
+    let (sent, _) = state.fanout.send(vec![task], 0).await;
+    if sent.is_empty() {
+        return Err(ApiError::unavailable(
+            "the delivery queue is unavailable; resend it again",
+        ));
+    }
+    tracing::info!(webhook_id = %id, delivery_id = %delivery_id, "delivery resent");
+    Ok((StatusCode::ACCEPTED, Json(Resent { delivery_id })).into_response())
+}
+
+/// A delivery sent once more: its id and event, its attempts counted on, and a fresh
+/// retry budget from now.
+fn task_again(delivery: &Delivery, event: Event, now: Millis) -> DeliveryTask {
+    DeliveryTask {
+        v: TASK_VERSION,
+        delivery_id: delivery.id.clone(),
+        project_id: delivery.project_id.clone(),
+        webhook_id: delivery.webhook_id.clone(),
+        event_id: delivery.event_id.clone(),
+        event: Some(event),
+        first_attempt_at: now,
+        deliver_at: None,
+        operational: false,
+        attempts_before: delivery.attempts,
+        skip: None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -234,25 +424,32 @@ async fn recover(
         .ok_or_else(|| FieldError::new("missing_field", "since", "is required"))?;
     let since = clock::parse_rfc3339(&since)
         .ok_or_else(|| FieldError::invalid("since", "must be an RFC 3339 timestamp"))?;
-    if !ids::is_id("wh", &id) || state.fanout.webhooks.get(&project, &id).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
+    existing_webhook(&state, &project, &id).await?;
     let now = clock::now_ms();
-    // The newest attempt of each delivery since `since` says how it ended.
-    let mut latest: HashMap<String, (String, AttemptStatus)> = HashMap::new();
+    // The deliveries whose latest attempt since then failed or was dead-lettered. A
+    // delivery is attempted for at most a day after it is due, so those created more
+    // than a day before `since` are past.
+    let mut candidates = Vec::new();
     let mut cursor: Option<String> = None;
     'pages: loop {
         let page = state
             .attempts
-            .for_webhook(&project, &id, None, 100, cursor.as_deref(), now)
+            .deliveries(&project, &id, None, 100, cursor.as_deref(), now)
             .await?;
-        for attempt in page.items {
-            if attempt.created_at < since {
+        for delivery in page.items {
+            // Newest first: once a delivery was made more than a day before `since`
+            // (its id says when), so were all that follow.
+            if ids::time_of("msg", &delivery.id).is_some_and(|made| made < since - DAY) {
                 break 'pages;
             }
-            latest
-                .entry(attempt.delivery_id.clone())
-                .or_insert((attempt.event_id.clone(), attempt.status));
+            if delivery.updated_at >= since
+                && matches!(
+                    delivery.status,
+                    DeliveryStatus::Failed | DeliveryStatus::DeadLettered
+                )
+            {
+                candidates.push(delivery);
+            }
         }
         match page.next {
             Some(next) => cursor = Some(next),
@@ -261,29 +458,20 @@ async fn recover(
     }
     let mut events: BTreeMap<String, Option<Event>> = BTreeMap::new();
     let mut tasks = Vec::new();
-    for (delivery_id, (event_id, status)) in latest {
-        if !matches!(status, AttemptStatus::Failed | AttemptStatus::DeadLettered) {
-            continue;
+    for delivery in candidates {
+        if !events.contains_key(&delivery.event_id) {
+            let record = state
+                .fanout
+                .events
+                .get(&project, &delivery.event_id)
+                .await?;
+            events.insert(delivery.event_id.clone(), record.map(|r| r.event));
         }
-        if !events.contains_key(&event_id) {
-            let record = state.fanout.events.get(&project, &event_id).await?;
-            events.insert(event_id.clone(), record.map(|r| r.event));
-        }
-        let Some(Some(event)) = events.get(&event_id) else {
-            tracing::warn!(event_id = %event_id, "cannot recover a delivery whose event has expired");
+        let Some(Some(event)) = events.get(&delivery.event_id) else {
+            tracing::warn!(event_id = %delivery.event_id, "cannot recover a delivery whose event has expired");
             continue;
         };
-        tasks.push(DeliveryTask {
-            v: TASK_VERSION,
-            delivery_id,
-            project_id: project.clone(),
-            webhook_id: id.clone(),
-            event_id,
-            event: Some(event.clone()),
-            first_attempt_at: now,
-            deliver_at: None,
-            operational: false,
-        });
+        tasks.push(task_again(&delivery, event.clone(), now));
     }
     let total = tasks.len();
     let (sent, unsent) = state.fanout.send(tasks, 0).await;

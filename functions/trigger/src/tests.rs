@@ -11,7 +11,7 @@ use super::*;
 use hookline_core::clock::{DAY, now_ms};
 use hookline_core::config::Secret;
 use hookline_core::model::{
-    Attempt, SigningSecrets, Webhook, WebhookInput, WebhookSpec, decode_json,
+    Attempt, AttemptStatus, SigningSecrets, Webhook, WebhookInput, WebhookSpec, decode_json,
 };
 use hookline_core::queue::InMemoryDeliveryQueue;
 use hookline_core::store::memory::{
@@ -561,6 +561,20 @@ async fn a_project_key_cannot_trigger_read_or_recover_elsewhere() {
             format!("/v1/projects/globex/webhooks/{globex}/recover"),
             r#"{"since":"2020-01-01T00:00:00Z"}"#,
         ),
+        ("GET", "/v1/projects/globex/events".to_string(), ""),
+        (
+            "GET",
+            format!("/v1/projects/globex/webhooks/{globex}/deliveries"),
+            "",
+        ),
+        (
+            "POST",
+            format!(
+                "/v1/projects/globex/webhooks/{globex}/deliveries/{}/resend",
+                h.tasks()[0].delivery_id
+            ),
+            "",
+        ),
     ] {
         let req = Request::builder()
             .method(method)
@@ -837,6 +851,8 @@ async fn the_sam_local_fixtures_route_and_answer() {
         created_at: 0,
         updated_at: 0,
         version: 1,
+        disabled_reason: None,
+        disabled_at: None,
     };
     h.webhooks.create(&webhook).await.unwrap();
     let dir = hookline_e2e::workspace_root().join("tests/events");
@@ -868,5 +884,206 @@ async fn the_sam_local_fixtures_route_and_answer() {
         on_disk,
         expected.len(),
         "every trigger fixture is exercised"
+    );
+}
+
+async fn get(h: &Harness, uri: &str, key: &str) -> (StatusCode, Value) {
+    h.raw("GET", uri, Some(key), Body::empty()).await
+}
+
+/// Records the attempts a delivery had: `statuses` in order, a second apart.
+async fn attempted(h: &Harness, t: &DeliveryTask, statuses: &[AttemptStatus]) {
+    let now = now_ms();
+    for (i, status) in statuses.iter().enumerate() {
+        let code = if *status == AttemptStatus::Delivered {
+            200
+        } else {
+            503
+        };
+        let mut a = attempt(t, i as u32 + 1, *status, Some(code), now + i as i64);
+        a.error = (*status != AttemptStatus::Delivered).then(|| "HTTP 503".to_string());
+        h.attempts.record(&a, now + DAY).await.unwrap();
+    }
+}
+
+/// SPEC §10: a webhook's deliveries newest first, filtered by status, in pages.
+#[tokio::test]
+async fn deliveries_list_newest_first_with_a_status_filter_and_pages() {
+    let h = harness();
+    let hook = h.hook("acme", &["*"], true).await;
+    for i in 0..5 {
+        h.post_event("acme", json!({"id": format!("ev-{i}"), "type": "a"}))
+            .await;
+    }
+    let tasks = h.tasks();
+    attempted(
+        &h,
+        &tasks[0],
+        &[AttemptStatus::Retrying, AttemptStatus::Delivered],
+    )
+    .await;
+    attempted(&h, &tasks[1], &[AttemptStatus::DeadLettered]).await;
+    attempted(&h, &tasks[2], &[AttemptStatus::Retrying]).await;
+    attempted(&h, &tasks[3], &[AttemptStatus::Delivered]).await;
+    let base = format!("/v1/projects/acme/webhooks/{hook}/deliveries");
+    let (status, all) = get(&h, &base, ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    // The fifth was not attempted yet: it has no record (the fan-out writes none).
+    let ids: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ev-3", "ev-2", "ev-1", "ev-0"]);
+    let first = &all["data"][3];
+    assert_eq!(
+        (
+            first["id"].as_str(),
+            first["status"].as_str(),
+            first["attempts"].as_u64(),
+            first["last_status_code"].as_u64()
+        ),
+        (
+            Some(tasks[0].delivery_id.as_str()),
+            Some("delivered"),
+            Some(2),
+            Some(200)
+        )
+    );
+    for key in [
+        "event_type",
+        "last_error",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ] {
+        assert!(first.get(key).is_some(), "{key}");
+    }
+    assert!(first.get("history").is_none());
+    let (_, delivered) = get(&h, &format!("{base}?status=delivered&limit=1"), ADMIN).await;
+    assert_eq!(delivered["data"][0]["event_id"], "ev-3");
+    let cursor = delivered["next_cursor"].as_str().unwrap();
+    let (_, rest) = get(
+        &h,
+        &format!("{base}?status=delivered&limit=1&cursor={cursor}"),
+        ADMIN,
+    )
+    .await;
+    assert_eq!(rest["data"][0]["event_id"], "ev-0");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (status, v) = get(&h, &format!("{base}?status=lost"), ADMIN).await;
+    assert_eq!(
+        (status, code(&v)),
+        (StatusCode::BAD_REQUEST, ("invalid_query", Some("status")))
+    );
+    // A cursor of another listing is refused; an unknown webhook is 404.
+    let (status, _) = get(
+        &h,
+        "/v1/projects/acme/webhooks/wh_01jc0000000000000000000000/deliveries",
+        ADMIN,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// SPEC §10: resend sends one delivery again now — same id, attempts numbered on.
+#[tokio::test]
+async fn resend_sends_one_delivery_again_under_its_id() {
+    let h = harness();
+    let hook = h.hook("acme", &["*"], true).await;
+    h.post_event(
+        "acme",
+        json!({"id": "ev-dead", "type": "a", "data": {"k": 1}}),
+    )
+    .await;
+    let original = h.tasks()[0].clone();
+    attempted(
+        &h,
+        &original,
+        &[AttemptStatus::Retrying, AttemptStatus::DeadLettered],
+    )
+    .await;
+    let uri = format!(
+        "/v1/projects/acme/webhooks/{hook}/deliveries/{}/resend",
+        original.delivery_id
+    );
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(
+        (status, v["delivery_id"].as_str()),
+        (StatusCode::ACCEPTED, Some(original.delivery_id.as_str()))
+    );
+    let again = h.tasks().last().unwrap().clone();
+    assert_eq!(again.delivery_id, original.delivery_id);
+    assert_eq!(again.attempts_before, 2);
+    assert_eq!(again.event.unwrap().data["k"], 1);
+    assert!(again.first_attempt_at >= original.first_attempt_at);
+    let (_, list) = get(
+        &h,
+        &format!("/v1/projects/acme/webhooks/{hook}/deliveries"),
+        ADMIN,
+    )
+    .await;
+    assert_eq!(list["data"][0]["status"], "pending");
+    assert_eq!(list["data"][0]["attempts"], 2);
+    for unknown in ["msg_01jc0000000000000000000000", "nope"] {
+        let uri = format!("/v1/projects/acme/webhooks/{hook}/deliveries/{unknown}/resend");
+        let (status, _) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    }
+}
+
+/// SPEC §10: a project's events newest first, by type, in pages.
+#[tokio::test]
+async fn events_list_newest_first_with_a_type_filter_and_pages() {
+    let h = harness();
+    h.hook("acme", &["order.placed"], true).await;
+    for (i, t) in ["order.placed", "user.created", "order.placed"]
+        .iter()
+        .enumerate()
+    {
+        h.post_event("acme", json!({"id": format!("e{i}"), "type": t}))
+            .await;
+    }
+    h.post_event("other", json!({"id": "elsewhere", "type": "order.placed"}))
+        .await;
+    let (status, all) = get(&h, "/v1/projects/acme/events", ADMIN).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let ids: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["e2", "e1", "e0"]);
+    assert_eq!(
+        (
+            all["data"][0]["matched"].as_u64(),
+            all["data"][1]["matched"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    assert_eq!(all["data"][0]["type"], "order.placed");
+    assert!(all["data"][0]["timestamp"].is_string() && all["data"][0].get("channel").is_some());
+    let (_, orders) = get(
+        &h,
+        "/v1/projects/acme/events?type=order.placed&limit=1",
+        ADMIN,
+    )
+    .await;
+    assert_eq!(orders["data"][0]["id"], "e2");
+    let cursor = orders["next_cursor"].as_str().unwrap();
+    let (_, rest) = get(
+        &h,
+        &format!("/v1/projects/acme/events?type=order.placed&limit=1&cursor={cursor}"),
+        ADMIN,
+    )
+    .await;
+    assert_eq!(rest["data"][0]["id"], "e0");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (status, v) = get(&h, "/v1/projects/acme/events?type=bad%20type", ADMIN).await;
+    assert_eq!(
+        (status, code(&v).1),
+        (StatusCode::BAD_REQUEST, Some("type"))
     );
 }

@@ -62,6 +62,14 @@ pub fn api(register: Router, trigger: Router) -> Router {
         )
         .route(
             "/v1/projects/{project}/webhooks/{id}/recover",
+            axum::routing::any(to_trigger.clone()),
+        )
+        .route(
+            "/v1/projects/{project}/webhooks/{id}/deliveries",
+            axum::routing::any(to_trigger.clone()),
+        )
+        .route(
+            "/v1/projects/{project}/webhooks/{id}/deliveries/{delivery_id}/resend",
             axum::routing::any(to_trigger),
         )
         .fallback_service(register)

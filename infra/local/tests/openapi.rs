@@ -34,10 +34,19 @@ fn api() -> Router {
     let keys = Arc::new(InMemoryApiKeyStore::default());
     let attempts = Arc::new(InMemoryAttemptLog::default());
     let auth = Authenticator::new(None, keys.clone());
+    let events = Arc::new(InMemoryEventStore::default());
+    let queue = Arc::new(InMemoryDeliveryQueue::default());
     let register = register::router(register::AppState {
         webhooks: webhooks.clone(),
         keys,
         attempts: attempts.clone(),
+        health: Arc::new(hookline_core::store::memory::InMemoryHealthStore::default()),
+        reports: FanOut {
+            webhooks: webhooks.clone(),
+            events: events.clone(),
+            queue: queue.clone(),
+            retention: DAY,
+        },
         auth: auth.clone(),
         sender: Sender::new(TargetPolicy {
             allow_private: false,
@@ -47,8 +56,8 @@ fn api() -> Router {
     let trigger = trigger::router(trigger::AppState {
         fanout: FanOut {
             webhooks,
-            events: Arc::new(InMemoryEventStore::default()),
-            queue: Arc::new(InMemoryDeliveryQueue::default()),
+            events,
+            queue,
             retention: DAY,
         },
         attempts,
@@ -128,7 +137,7 @@ async fn the_document_and_the_routers_list_the_same_operations() {
         "served but not documented: {undocumented:?}\ndocumented but not served: {unserved:?}"
     );
     // SPEC §6: every route, health, the index and this document included.
-    assert_eq!(doc.len(), 18, "{doc:?}");
+    assert_eq!(doc.len(), 21, "{doc:?}");
 }
 
 #[tokio::test]

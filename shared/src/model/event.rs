@@ -76,6 +76,11 @@ fn check_event_id(id: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A `?type=` filter: an event type, as events name them.
+pub fn check_type_filter(t: &str) -> Result<(), FieldError> {
+    check_event_type("type", t)
+}
+
 impl Event {
     /// Validates a posted event; `new_id` supplies an id when the client gave none.
     pub fn from_input(

@@ -7,10 +7,10 @@ mod task;
 mod webhook;
 
 pub use event::{Event, EventInput, MAX_EVENT_BYTES, User};
-pub use task::{Attempt, AttemptStatus, DeliveryTask, TASK_VERSION};
+pub use task::{Attempt, AttemptStatus, Delivery, DeliveryStatus, DeliveryTask, TASK_VERSION};
 pub use webhook::{
-    Auth, AuthInput, BodyTemplate, HttpMethod, LocaleVariant, SigningSecrets, Webhook,
-    WebhookInput, WebhookSpec, WebhookView, mask_secret,
+    Auth, AuthInput, BodyTemplate, DisabledReason, HttpMethod, LocaleVariant, SigningSecrets,
+    Webhook, WebhookInput, WebhookSpec, WebhookView, mask_secret,
 };
 
 use crate::error::FieldError;

@@ -185,6 +185,12 @@ pub struct WebhookInput {
     _version: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "signing_secret")]
     _signing_secret: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "disabled_reason")]
+    _disabled_reason: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "disabled_at")]
+    _disabled_at: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "health")]
+    _health: Option<serde::de::IgnoredAny>,
 }
 
 impl WebhookInput {
@@ -234,6 +240,9 @@ const READ_ONLY: &[&str] = &[
     "updated_at",
     "version",
     "signing_secret",
+    "disabled_reason",
+    "disabled_at",
+    "health",
 ];
 
 impl WebhookSpec {
@@ -746,6 +755,61 @@ pub struct Webhook {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub version: u64,
+    /// Why it is disabled: `manual` (a PATCH), or `failing` (Hookline, after failing
+    /// for the deployment's auto-disable period). `None` while enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<DisabledReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Millis>,
+}
+
+/// Why a webhook is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisabledReason {
+    Manual,
+    Failing,
+}
+
+impl DisabledReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisabledReason::Manual => "manual",
+            DisabledReason::Failing => "failing",
+        }
+    }
+}
+
+impl Webhook {
+    /// The webhook after `spec` replaces its spec at `now`: a new version, and the
+    /// disabled state following `enabled` (a disable by this change is `manual`; an
+    /// enable clears it).
+    pub fn changed(&self, spec: WebhookSpec, now: Millis) -> Webhook {
+        let (disabled_reason, disabled_at) = match (self.spec.enabled, spec.enabled) {
+            (true, false) => (Some(DisabledReason::Manual), Some(now)),
+            (_, true) => (None, None),
+            (false, false) => (self.disabled_reason, self.disabled_at),
+        };
+        Webhook {
+            spec,
+            updated_at: now.max(self.updated_at),
+            version: self.version + 1,
+            disabled_reason,
+            disabled_at,
+            ..self.clone()
+        }
+    }
+
+    /// Disabled by Hookline because it kept failing.
+    pub fn disabled_for_failing(&self, now: Millis) -> Webhook {
+        let mut spec = self.spec.clone();
+        spec.enabled = false;
+        Webhook {
+            disabled_reason: Some(DisabledReason::Failing),
+            disabled_at: Some(now),
+            ..self.changed(spec, now)
+        }
+    }
 }
 
 /// A webhook as the API shows it: secrets masked unless `reveal` (create and rotate).
@@ -771,6 +835,11 @@ pub struct WebhookView {
     #[serde(with = "clock::rfc3339")]
     pub updated_at: Millis,
     pub version: u64,
+    pub disabled_reason: Option<DisabledReason>,
+    #[serde(with = "clock::rfc3339::option")]
+    pub disabled_at: Option<Millis>,
+    /// Its deliveries' health (SPEC §10); all null and zero before any attempt.
+    pub health: crate::health::Health,
 }
 
 /// `whsec_…wxyz`: enough to tell two secrets apart, not enough to use one.
@@ -794,6 +863,7 @@ pub fn mask_secret(secret: &str) -> String {
 impl Webhook {
     /// A new webhook of `project_id`: a fresh id, a fresh signing secret, version 1.
     pub fn new(project_id: &str, spec: WebhookSpec, now: Millis) -> Webhook {
+        let spec_enabled = spec.enabled;
         Webhook {
             id: crate::ids::new_id("wh", now),
             project_id: project_id.to_string(),
@@ -806,6 +876,8 @@ impl Webhook {
             created_at: now,
             updated_at: now,
             version: 1,
+            disabled_reason: (!spec_enabled).then_some(DisabledReason::Manual),
+            disabled_at: (!spec_enabled).then_some(now),
         }
     }
 
@@ -857,6 +929,9 @@ impl Webhook {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            disabled_reason: self.disabled_reason,
+            disabled_at: self.disabled_at,
+            health: crate::health::Health::default(),
         }
     }
 }
@@ -1285,6 +1360,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             version: 1,
+            disabled_reason: None,
+            disabled_at: None,
         };
         let masked = serde_json::to_string(&hook.view(false)).unwrap();
         assert!(!masked.contains("hunter2") && !masked.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2La"));

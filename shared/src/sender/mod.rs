@@ -216,7 +216,16 @@ impl Sender {
 
 /// The first [`EXCERPT_BYTES`] of a body as text, cut at a character boundary.
 pub fn excerpt(body: &[u8]) -> String {
-    let cut = &body[..body.len().min(EXCERPT_BYTES)];
+    excerpt_bytes(body, EXCERPT_BYTES)
+}
+
+/// The first `limit` bytes of a text, cut at a character boundary.
+pub fn excerpt_of(text: &str, limit: usize) -> String {
+    excerpt_bytes(text.as_bytes(), limit)
+}
+
+fn excerpt_bytes(body: &[u8], limit: usize) -> String {
+    let cut = &body[..body.len().min(limit)];
     match std::str::from_utf8(cut) {
         Ok(s) => s.to_string(),
         Err(e) if e.error_len().is_none() => {

@@ -207,6 +207,8 @@ async fn signed_requests_verify_at_the_receiver_with_auth() {
         created_at: 0,
         updated_at: 0,
         version: 1,
+        disabled_reason: None,
+        disabled_at: None,
     };
     let rendered = RenderedRequest {
         method: HttpMethod::Post,

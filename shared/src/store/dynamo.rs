@@ -8,12 +8,15 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use std::collections::BTreeMap;
+
 use super::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, Page, StoreError, WebhookStore,
-    attempt_sort_key,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, HealthStore, Page, StoreError,
+    WebhookStore,
 };
 use crate::clock::Millis;
-use crate::model::{Attempt, AttemptStatus, Webhook};
+use crate::health::{Failing, HealthRecord, Update, WINDOW_HOURS, hour_of};
+use crate::model::{Attempt, AttemptStatus, Delivery, DeliveryStatus, Webhook};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -325,8 +328,11 @@ pub struct DynamoAttemptLog {
     table: String,
 }
 
-/// The attempt log's index by event.
-pub const ATTEMPTS_BY_EVENT_INDEX: &str = "by_event";
+/// The sort keys of delivery records all start so; the health record's is `health`, and
+/// records of the attempt log's earlier shape start with a digit: both are passed over.
+const DELIVERY_PREFIX: &str = "msg_";
+/// Past every delivery id (Crockford base32 stops at `z`).
+const DELIVERY_END: &str = "msg_~";
 
 impl DynamoAttemptLog {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -335,27 +341,208 @@ impl DynamoAttemptLog {
             table: table.into(),
         }
     }
+
+    fn key(project: &str, webhook_id: &str) -> AttributeValue {
+        s(format!("{project}#{webhook_id}"))
+    }
+
+    /// A delivery record back into a [`Delivery`].
+    fn decode(item: &Item) -> Result<Delivery, StoreError> {
+        let (project, webhook) = get_s(item, "webhook_key")?
+            .split_once('#')
+            .ok_or_else(|| StoreError::Corrupt("webhook_key has no '#'".into()))?;
+        let opt_n = |key: &str| {
+            item.get(key)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let history = match item.get("history") {
+            Some(AttributeValue::L(entries)) => entries
+                .iter()
+                .map(|e| {
+                    e.as_s()
+                        .map_err(|_| StoreError::Corrupt("a history entry is not a string".into()))
+                        .and_then(|json| {
+                            serde_json::from_str::<Attempt>(json)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+        let status = DeliveryStatus::parse(get_s(item, "status")?)
+            .ok_or_else(|| StoreError::Corrupt("unknown delivery status".into()))?;
+        Ok(Delivery {
+            id: get_s(item, "attempt_key")?.to_string(),
+            project_id: project.to_string(),
+            webhook_id: webhook.to_string(),
+            event_id: get_s(item, "event_id")?.to_string(),
+            event_type: item
+                .get("event_type")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+            status,
+            attempts: opt_n("attempts").unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+            last_status_code: opt_n("last_status_code").and_then(|c| u16::try_from(c).ok()),
+            last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
+            next_attempt_at: opt_n("next_attempt_at"),
+            created_at: get_n(item, "created_at")?,
+            updated_at: get_n(item, "updated_at")?,
+            history,
+        })
+    }
+
+    /// Queries a webhook's delivery records newest first, from `start` (inclusive) down,
+    /// with `filter` on top of the expiry; `take` says whether to go on after a record.
+    async fn scan_down(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        from: &str,
+        status: Option<(&str, AttributeValue)>,
+        now: Millis,
+        mut take: impl FnMut(Delivery) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut filter = "expires_at > :now".to_string();
+        if let Some((expression, _)) = &status {
+            filter.push_str(" AND ");
+            filter.push_str(expression);
+        }
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("webhook_key = :pk AND attempt_key BETWEEN :lo AND :hi")
+                .filter_expression(&filter)
+                .expression_attribute_values(":pk", Self::key(project, webhook_id))
+                .expression_attribute_values(":lo", s(DELIVERY_PREFIX))
+                .expression_attribute_values(":hi", s(from))
+                .expression_attribute_values(":now", n(now / 1000))
+                .scan_index_forward(false)
+                .limit(50)
+                .set_exclusive_start_key(start.take());
+            if let Some((expression, value)) = &status {
+                for (name, attribute) in [("#sts", "statuses"), ("#st ", "status")] {
+                    if expression.contains(name) {
+                        query = query.expression_attribute_names(name.trim(), attribute);
+                    }
+                }
+                query = query.expression_attribute_values(":status", value.clone());
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                if !take(Self::decode(item)?) {
+                    return Ok(());
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl AttemptLog for DynamoAttemptLog {
     async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError> {
-        self.client
-            .put_item()
+        let entry =
+            serde_json::to_string(attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut set = vec![
+            "#st = :st",
+            "event_id = :ev",
+            "updated_at = :at",
+            "created_at = if_not_exists(created_at, :at)",
+            "expires_at = :exp",
+            "history = list_append(if_not_exists(history, :none), :entry)",
+        ];
+        let mut remove = Vec::new();
+        let mut add = vec!["statuses :sts"];
+        let mut update = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .item(
+            .key(
                 "webhook_key",
-                s(format!("{}#{}", attempt.project_id, attempt.webhook_id)),
+                Self::key(&attempt.project_id, &attempt.webhook_id),
             )
-            .item("attempt_key", s(attempt_sort_key(attempt)))
-            .item(
-                "event_key",
-                s(format!("{}#{}", attempt.project_id, attempt.event_id)),
+            .key("attempt_key", s(&attempt.delivery_id))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", s(attempt.status.as_str()))
+            .expression_attribute_values(":ev", s(&attempt.event_id))
+            .expression_attribute_values(":at", n(attempt.created_at))
+            .expression_attribute_values(":exp", n(expires_at / 1000))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":entry", AttributeValue::L(vec![s(entry)]))
+            .expression_attribute_values(
+                ":sts",
+                AttributeValue::Ss(vec![attempt.status.as_str().to_string()]),
+            );
+        if !attempt.event_type.is_empty() {
+            set.push("event_type = :et");
+            update = update.expression_attribute_values(":et", s(&attempt.event_type));
+        }
+        if attempt.status != AttemptStatus::Skipped {
+            add.push("attempts :one");
+            update = update.expression_attribute_values(":one", n(1));
+        }
+        match attempt.status_code {
+            Some(code) => {
+                set.push("last_status_code = :code");
+                update = update.expression_attribute_values(":code", n(code));
+            }
+            None => remove.push("last_status_code"),
+        }
+        match &attempt.error {
+            Some(error) => {
+                set.push("last_error = :err");
+                update = update.expression_attribute_values(":err", s(error));
+            }
+            None => remove.push("last_error"),
+        }
+        match attempt.next_attempt_at {
+            Some(next) => {
+                set.push("next_attempt_at = :next");
+                update = update.expression_attribute_values(":next", n(next));
+            }
+            None => remove.push("next_attempt_at"),
+        }
+        let mut expression = format!("SET {} ADD {}", set.join(", "), add.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        update
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "webhook_key",
+                Self::key(&delivery.project_id, &delivery.webhook_id),
             )
-            .item("status", s(attempt.status.as_str()))
-            // DynamoDB TTL reads epoch seconds.
-            .item("expires_at", n(expires_at / 1000))
-            .item("doc", encode_doc(attempt)?)
+            .key("attempt_key", s(&delivery.id))
+            .update_expression(
+                "SET #st = :st, event_id = :ev, event_type = :et, updated_at = :at, \
+                 created_at = if_not_exists(created_at, :at), expires_at = :exp, \
+                 attempts = if_not_exists(attempts, :n) REMOVE next_attempt_at",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":ev", s(&delivery.event_id))
+            .expression_attribute_values(":et", s(&delivery.event_type))
+            .expression_attribute_values(":at", n(delivery.updated_at))
+            .expression_attribute_values(":exp", n(expires_at / 1000))
+            .expression_attribute_values(":n", n(delivery.attempts))
             .send()
             .await
             .map_err(unavailable)?;
@@ -371,73 +558,360 @@ impl AttemptLog for DynamoAttemptLog {
         after: Option<&str>,
         now: Millis,
     ) -> Result<Page<Attempt>, StoreError> {
-        let pk = format!("{project}#{webhook_id}");
+        let from = after
+            .and_then(super::parse_attempt_cursor)
+            .map_or(DELIVERY_END, |(delivery, _)| delivery);
+        let filter = status.map(|st| ("contains(#sts, :status)", s(st.as_str())));
         let mut found: Vec<(String, Attempt)> = Vec::new();
-        let mut start: Option<Item> = after.map(|a| {
-            Item::from([
-                ("webhook_key".to_string(), s(&pk)),
-                ("attempt_key".to_string(), s(a)),
-            ])
-        });
-        // TTL deletion lags (by days on AWS, forever in the emulator): filter expired
-        // records here. A status filter is applied after the page limit, so keep reading
-        // until the page is full or the partition ends.
-        let mut filter = "expires_at > :now".to_string();
-        if status.is_some() {
-            filter.push_str(" AND #st = :status");
-        }
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("webhook_key = :pk")
-                .filter_expression(&filter)
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":now", n(now / 1000))
-                .scan_index_forward(false)
-                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take());
-            if let Some(st) = status {
-                query = query
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":status", s(st.as_str()));
+        self.scan_down(project, webhook_id, from, filter, now, |delivery| {
+            for (position, attempt) in super::attempts_of(&delivery, status, after) {
+                found.push((
+                    super::attempt_cursor(&delivery.id, position),
+                    attempt.clone(),
+                ));
             }
-            let out = query.send().await.map_err(unavailable)?;
-            for item in out.items() {
-                found.push((get_s(item, "attempt_key")?.to_string(), decode_doc(item)?));
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() && found.len() <= limit => start = Some(key.clone()),
-                _ => break,
-            }
-        }
+            found.len() <= limit
+        })
+        .await?;
         Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, a)| a))
     }
 
-    async fn for_event(
+    async fn deliveries(
         &self,
         project: &str,
-        event_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        after: Option<&str>,
         now: Millis,
-    ) -> Result<Vec<Attempt>, StoreError> {
-        let items = query_all(|| {
-            self.client
-                .query()
-                .table_name(&self.table)
-                .index_name(ATTEMPTS_BY_EVENT_INDEX)
-                .key_condition_expression("event_key = :ek")
-                .filter_expression("expires_at > :now")
-                .expression_attribute_values(":ek", s(format!("{project}#{event_id}")))
-                .expression_attribute_values(":now", n(now / 1000))
+    ) -> Result<Page<Delivery>, StoreError> {
+        let filter = status.map(|st| ("#st = :status", s(st.as_str())));
+        let from = after.unwrap_or(DELIVERY_END);
+        let mut found = Vec::new();
+        self.scan_down(project, webhook_id, from, filter, now, |delivery| {
+            // BETWEEN is inclusive: the cursor's own delivery was on the last page.
+            if Some(delivery.id.as_str()) != after {
+                found.push(delivery);
+            }
+            found.len() <= limit
         })
         .await?;
-        let mut found = items
-            .iter()
-            .map(decode_doc)
-            .collect::<Result<Vec<Attempt>, _>>()?;
-        found.sort_by_key(attempt_sort_key);
+        Ok(Page::from_overfetch(found, limit, |d| d.id.clone()))
+    }
+
+    async fn get_deliveries(
+        &self,
+        project: &str,
+        keys: &[(String, String)],
+        now: Millis,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<Item> = chunk
+                .iter()
+                .map(|(webhook, delivery)| {
+                    Item::from([
+                        ("webhook_key".to_string(), Self::key(project, webhook)),
+                        ("attempt_key".to_string(), s(delivery)),
+                    ])
+                })
+                .collect();
+            // BatchGetItem may leave keys unprocessed under load: ask again for those.
+            for _ in 0..5 {
+                if wanted.is_empty() {
+                    break;
+                }
+                let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(items) = out.responses().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        if get_n(item, "expires_at")? > now / 1000 {
+                            found.push(Self::decode(item)?);
+                        }
+                    }
+                }
+                if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    wanted = left.keys().to_vec();
+                }
+            }
+            if !wanted.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB left keys unprocessed".into(),
+                ));
+            }
+        }
         Ok(found)
+    }
+}
+
+/// Per-webhook health, in the attempts table beside the webhook's deliveries (sort key
+/// `health`): `hour` (last written), `hb` (delivered and failed counts per hour, keys
+/// `<hour>d` and `<hour>f`), `last_success_at`, `last_failure_at`, `last_error`,
+/// `last_status_code`, `failing_since`. One UpdateItem per batch and webhook, which
+/// adds to the hour's counts and drops the hours that left both windows; after a day of
+/// silence (the condition says so) the counts start afresh with a second write.
+pub struct DynamoHealthStore {
+    client: Client,
+    table: String,
+}
+
+const HEALTH_KEY: &str = "health";
+
+impl DynamoHealthStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn decode(item: &Item) -> HealthRecord {
+        let opt_n = |key: &str| {
+            item.get(key)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let mut hours: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+        if let Some(AttributeValue::M(counts)) = item.get("hb") {
+            for (key, value) in counts {
+                let (hour, kind) = key.split_at(key.len().saturating_sub(1));
+                let (Ok(hour), Some(count)) = (
+                    hour.parse::<i64>(),
+                    value.as_n().ok().and_then(|v| v.parse::<u64>().ok()),
+                ) else {
+                    continue;
+                };
+                let entry = hours.entry(hour).or_default();
+                match kind {
+                    "d" => entry.0 = count,
+                    "f" => entry.1 = count,
+                    _ => {}
+                }
+            }
+        }
+        HealthRecord {
+            hour: opt_n("hour"),
+            hours,
+            last_success_at: opt_n("last_success_at"),
+            last_failure_at: opt_n("last_failure_at"),
+            last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
+            last_status_code: opt_n("last_status_code").and_then(|c| u16::try_from(c).ok()),
+            failing_since: opt_n("failing_since"),
+        }
+    }
+
+    /// One write of `update`: adding to the hours (`fresh` false, on condition that the
+    /// record was written within a window), or replacing them (`fresh`, on condition
+    /// that it was not).
+    async fn write(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        update: &Update,
+        now: Millis,
+        expires_at: Millis,
+        fresh: bool,
+    ) -> Result<HealthRecord, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>>
+    {
+        let hour = hour_of(now);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("webhook_key", DynamoAttemptLog::key(project, webhook_id))
+            .key("attempt_key", s(HEALTH_KEY))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .expression_attribute_values(":hour", n(hour))
+            .expression_attribute_values(":exp", n(expires_at / 1000))
+            .expression_attribute_values(":since", n(hour - WINDOW_HOURS));
+        let mut set = vec!["#hour = :hour".to_string(), "expires_at = :exp".to_string()];
+        let mut remove = Vec::new();
+        request = request.expression_attribute_names("#hour", "hour");
+        if fresh {
+            let counts: HashMap<String, AttributeValue> = update
+                .hours
+                .iter()
+                .flat_map(|(h, (d, f))| [(format!("{h}d"), n(d)), (format!("{h}f"), n(f))])
+                .collect();
+            set.push("hb = :fresh".into());
+            request = request
+                .expression_attribute_values(":fresh", AttributeValue::M(counts))
+                .condition_expression("attribute_not_exists(#hour) OR #hour < :since");
+        } else {
+            request = request
+                .expression_attribute_values(":zero", n(0))
+                .condition_expression("#hour >= :since");
+            for (i, (h, (d, f))) in update.hours.iter().enumerate() {
+                for (kind, count) in [("d", d), ("f", f)] {
+                    set.push(format!(
+                        "hb.#h{i}{kind} = if_not_exists(hb.#h{i}{kind}, :zero) + :c{i}{kind}"
+                    ));
+                    request = request
+                        .expression_attribute_names(format!("#h{i}{kind}"), format!("{h}{kind}"))
+                        .expression_attribute_values(format!(":c{i}{kind}"), n(count));
+                }
+            }
+            // The hours that have just left the window of the window: nobody reads them.
+            for (i, old) in (hour - 2 * WINDOW_HOURS + 1..=hour - WINDOW_HOURS)
+                .filter(|h| !update.hours.contains_key(h))
+                .enumerate()
+            {
+                for kind in ["d", "f"] {
+                    remove.push(format!("hb.#o{i}{kind}"));
+                    request = request
+                        .expression_attribute_names(format!("#o{i}{kind}"), format!("{old}{kind}"));
+                }
+            }
+        }
+        if let Some(at) = update.last_success_at {
+            set.push("last_success_at = :ls".into());
+            request = request.expression_attribute_values(":ls", n(at));
+        }
+        if let Some((at, code, error)) = &update.last_failure {
+            set.push("last_failure_at = :lf".into());
+            request = request.expression_attribute_values(":lf", n(at));
+            match code {
+                Some(code) => {
+                    set.push("last_status_code = :lc".into());
+                    request = request.expression_attribute_values(":lc", n(code));
+                }
+                None => remove.push("last_status_code".into()),
+            }
+            match error {
+                Some(error) => {
+                    set.push("last_error = :le".into());
+                    request = request.expression_attribute_values(":le", s(error));
+                }
+                None => remove.push("last_error".into()),
+            }
+        }
+        match update.failing {
+            Failing::Unchanged => {}
+            Failing::Cleared => remove.push("failing_since".into()),
+            Failing::Since(at) => {
+                set.push("failing_since = if_not_exists(failing_since, :fs)".into());
+                request = request.expression_attribute_values(":fs", n(at));
+            }
+            Failing::SinceExactly(at) => {
+                set.push("failing_since = :fs".into());
+                request = request.expression_attribute_values(":fs", n(at));
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let out = request.update_expression(expression).send().await?;
+        Ok(out.attributes().map(Self::decode).unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl HealthStore for DynamoHealthStore {
+    async fn record(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        update: &Update,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<HealthRecord, StoreError> {
+        // Written within a window: add to the hours (the common case, one write). If
+        // not, start them afresh; and if another writer started them meanwhile, add.
+        let mut fresh = false;
+        for _ in 0..3 {
+            match self
+                .write(project, webhook_id, update, now, expires_at, fresh)
+                .await
+            {
+                Ok(record) => return Ok(record),
+                Err(SdkError::ServiceError(ctx))
+                    if ctx.err().is_conditional_check_failed_exception() =>
+                {
+                    fresh = !fresh;
+                }
+                Err(other) => return Err(unavailable(other)),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    async fn get(
+        &self,
+        project: &str,
+        webhook_ids: &[String],
+    ) -> Result<HashMap<String, HealthRecord>, StoreError> {
+        let keys: Vec<(String, String)> = webhook_ids
+            .iter()
+            .map(|w| (w.clone(), HEALTH_KEY.to_string()))
+            .collect();
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<Item> = chunk
+                .iter()
+                .map(|(w, k)| {
+                    Item::from([
+                        ("webhook_key".to_string(), DynamoAttemptLog::key(project, w)),
+                        ("attempt_key".to_string(), s(k)),
+                    ])
+                })
+                .collect();
+            for _ in 0..5 {
+                if wanted.is_empty() {
+                    break;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .build()
+                    .map_err(unavailable)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some((_, webhook)) = get_s(item, "webhook_key")?.split_once('#') {
+                        found.insert(webhook.to_string(), Self::decode(item));
+                    }
+                }
+                if let Some(left) = out.unprocessed_keys().and_then(|u| u.get(&self.table)) {
+                    wanted = left.keys().to_vec();
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn clear_failing(&self, project: &str, webhook_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("webhook_key", DynamoAttemptLog::key(project, webhook_id))
+            .key("attempt_key", s(HEALTH_KEY))
+            .update_expression("REMOVE failing_since")
+            .condition_expression("attribute_exists(attempt_key)")
+            .send()
+            .await;
+        // No record: nothing to forget.
+        condition_held(result).map(|_| ())
     }
 }
 
@@ -463,6 +937,9 @@ fn event_key(project: &str, event_id: &str) -> AttributeValue {
 /// one index partition takes every event's writes) and `lease_until`. A record is in it
 /// from its creation until its fan-out completes.
 pub const EVENTS_INCOMPLETE_INDEX: &str = "incomplete";
+/// The events table's index of a project's events by age (`project_id`, `listed_key`),
+/// projecting what the events listing shows.
+pub const EVENTS_BY_PROJECT_INDEX: &str = "by_project";
 /// Shards of [`EVENTS_INCOMPLETE_INDEX`]; the sweep reads each.
 const SWEEP_SHARDS: u32 = 8;
 
@@ -491,6 +968,17 @@ impl EventStore for DynamoEventStore {
             .item("lease_until", n(record.lease_until));
         if !record.complete {
             put = put.item("sweep", s(sweep_shard(&key)));
+        }
+        // What the `by_project` index lists.
+        let summary = record.summary();
+        put = put
+            .item("project_id", s(&record.project_id))
+            .item("listed_key", s(record.listed_key()))
+            .item("event_type", s(&summary.event_type))
+            .item("event_ts", n(summary.timestamp))
+            .item("matched", n(summary.matched));
+        if let Some(channel) = &summary.channel {
+            put = put.item("channel", s(channel));
         }
         let result = put
             .item("event_key", s(key))
@@ -579,6 +1067,71 @@ impl EventStore for DynamoEventStore {
             .await
             .map_err(|e| conditional(e, StoreError::Conflict))?;
         Ok(())
+    }
+
+    async fn list(
+        &self,
+        project: &str,
+        event_type: Option<&str>,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<super::EventSummary>, StoreError> {
+        let mut found: Vec<(String, super::EventSummary)> = Vec::new();
+        let mut start: Option<Item> = after.map(|a| {
+            Item::from([
+                ("project_id".to_string(), s(project)),
+                ("listed_key".to_string(), s(a)),
+                (
+                    "event_key".to_string(),
+                    s(format!(
+                        "{project}#{}",
+                        a.split_once('#').map_or("", |(_, e)| e)
+                    )),
+                ),
+            ])
+        });
+        let mut filter = "expires_at > :now".to_string();
+        if event_type.is_some() {
+            filter.push_str(" AND event_type = :type");
+        }
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(EVENTS_BY_PROJECT_INDEX)
+                .key_condition_expression("project_id = :p")
+                .filter_expression(&filter)
+                .expression_attribute_values(":p", s(project))
+                .expression_attribute_values(":now", n(now / 1000))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            if let Some(t) = event_type {
+                query = query.expression_attribute_values(":type", s(t));
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                let key = get_s(item, "listed_key")?;
+                let id = key.split_once('#').map_or("", |(_, e)| e).to_string();
+                found.push((
+                    key.to_string(),
+                    super::EventSummary {
+                        id,
+                        event_type: get_s(item, "event_type")?.to_string(),
+                        channel: item.get("channel").and_then(|v| v.as_s().ok()).cloned(),
+                        timestamp: get_n(item, "event_ts")?,
+                        matched: usize::try_from(get_n(item, "matched")?).unwrap_or(0),
+                    },
+                ));
+            }
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() && found.len() <= limit => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, e)| e))
     }
 
     async fn abandoned(

@@ -1,16 +1,17 @@
 //! In-memory adapters for unit tests: the same contracts as DynamoDB, conditions included.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use super::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, Page, StoreError, WebhookStore,
-    attempt_sort_key,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, HealthStore, Page, StoreError,
+    WebhookStore,
 };
 use crate::clock::Millis;
-use crate::model::{Attempt, AttemptStatus, Webhook};
+use crate::health::{HealthRecord, Update};
+use crate::model::{Attempt, AttemptStatus, Delivery, Webhook};
 
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Unavailable("an in-memory store's lock was poisoned".into())
@@ -120,18 +121,54 @@ impl ApiKeyStore for InMemoryApiKeyStore {
     }
 }
 
+/// (project, webhook, delivery id).
+type DeliveryKey = (String, String, String);
+
+/// The attempt log in memory: deliveries by key, each with when it expires.
 #[derive(Default)]
 pub struct InMemoryAttemptLog {
-    items: Mutex<BTreeMap<String, (Attempt, Millis)>>,
+    items: Mutex<BTreeMap<DeliveryKey, (Delivery, Millis)>>,
 }
 
 impl InMemoryAttemptLog {
     /// Every attempt recorded, oldest first (for assertions).
     pub fn all(&self) -> Vec<Attempt> {
+        let mut all: Vec<Attempt> = self
+            .items
+            .lock()
+            .map(|items| {
+                items
+                    .values()
+                    .flat_map(|(d, _)| d.history.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    /// Every delivery (for assertions).
+    pub fn deliveries_recorded(&self) -> Vec<Delivery> {
         self.items
             .lock()
-            .map(|items| items.values().map(|(a, _)| a.clone()).collect())
+            .map(|items| items.values().map(|(d, _)| d.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// A webhook's live deliveries, newest first.
+    fn of_webhook(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        now: Millis,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        Ok(items
+            .iter()
+            .rev()
+            .filter(|((p, w, _), (_, exp))| p == project && w == webhook_id && *exp > now)
+            .map(|(_, (d, _))| d.clone())
+            .collect())
     }
 }
 
@@ -139,13 +176,39 @@ impl InMemoryAttemptLog {
 impl AttemptLog for InMemoryAttemptLog {
     async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError> {
         let mut items = self.items.lock().map_err(poisoned)?;
-        let key = format!(
-            "{}#{}#{}",
-            attempt.project_id,
-            attempt.webhook_id,
-            attempt_sort_key(attempt)
+        let key = (
+            attempt.project_id.clone(),
+            attempt.webhook_id.clone(),
+            attempt.delivery_id.clone(),
         );
-        items.insert(key, (attempt.clone(), expires_at));
+        let delivery = match items.remove(&key) {
+            Some((d, _)) => d,
+            None => Delivery {
+                created_at: attempt.created_at,
+                ..Delivery::pending(&task_of(attempt), &attempt.event_type, attempt.created_at)
+            },
+        };
+        items.insert(key, (delivery.with(attempt), expires_at));
+        Ok(())
+    }
+
+    async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        let key = (
+            delivery.project_id.clone(),
+            delivery.webhook_id.clone(),
+            delivery.id.clone(),
+        );
+        let updated = match items.remove(&key) {
+            Some((mut current, _)) => {
+                current.status = crate::model::DeliveryStatus::Pending;
+                current.next_attempt_at = None;
+                current.updated_at = delivery.updated_at;
+                current
+            }
+            None => delivery.clone(),
+        };
+        items.insert(key, (updated, expires_at));
         Ok(())
     }
 
@@ -158,37 +221,128 @@ impl AttemptLog for InMemoryAttemptLog {
         after: Option<&str>,
         now: Millis,
     ) -> Result<Page<Attempt>, StoreError> {
-        let items = self.items.lock().map_err(poisoned)?;
-        let mut found: Vec<(String, Attempt)> = items
-            .values()
-            .filter(|(a, exp)| {
-                a.project_id == project
-                    && a.webhook_id == webhook_id
-                    && *exp > now
-                    && status.is_none_or(|s| a.status == s)
-            })
-            .map(|(a, _)| (attempt_sort_key(a), a.clone()))
-            .filter(|(k, _)| after.is_none_or(|after| k.as_str() < after))
-            .collect();
-        found.sort_by(|a, b| b.0.cmp(&a.0));
-        found.truncate(limit + 1);
+        let start = after
+            .and_then(super::parse_attempt_cursor)
+            .map(|(d, _)| d.to_string());
+        let mut found: Vec<(String, Attempt)> = Vec::new();
+        for delivery in self.of_webhook(project, webhook_id, now)? {
+            if start.as_deref().is_some_and(|s| delivery.id.as_str() > s) {
+                continue;
+            }
+            for (position, attempt) in super::attempts_of(&delivery, status, after) {
+                found.push((
+                    super::attempt_cursor(&delivery.id, position),
+                    attempt.clone(),
+                ));
+            }
+            if found.len() > limit {
+                break;
+            }
+        }
         Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, a)| a))
     }
 
-    async fn for_event(
+    async fn deliveries(
         &self,
         project: &str,
-        event_id: &str,
+        webhook_id: &str,
+        status: Option<crate::model::DeliveryStatus>,
+        limit: usize,
+        after: Option<&str>,
         now: Millis,
-    ) -> Result<Vec<Attempt>, StoreError> {
-        let items = self.items.lock().map_err(poisoned)?;
-        let mut found: Vec<Attempt> = items
-            .values()
-            .filter(|(a, exp)| a.project_id == project && a.event_id == event_id && *exp > now)
-            .map(|(a, _)| a.clone())
+    ) -> Result<Page<Delivery>, StoreError> {
+        let found: Vec<Delivery> = self
+            .of_webhook(project, webhook_id, now)?
+            .into_iter()
+            .filter(|d| after.is_none_or(|a| d.id.as_str() < a))
+            .filter(|d| status.is_none_or(|s| d.status == s))
+            .take(limit + 1)
             .collect();
-        found.sort_by_key(attempt_sort_key);
-        Ok(found)
+        Ok(Page::from_overfetch(found, limit, |d| d.id.clone()))
+    }
+
+    async fn get_deliveries(
+        &self,
+        project: &str,
+        keys: &[(String, String)],
+        now: Millis,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        Ok(keys
+            .iter()
+            .filter_map(|(w, d)| items.get(&(project.to_string(), w.clone(), d.clone())))
+            .filter(|(_, exp)| *exp > now)
+            .map(|(d, _)| d.clone())
+            .collect())
+    }
+}
+
+/// The task a first attempt stands for, for [`Delivery::pending`].
+fn task_of(attempt: &Attempt) -> crate::model::DeliveryTask {
+    crate::model::DeliveryTask {
+        v: crate::model::TASK_VERSION,
+        delivery_id: attempt.delivery_id.clone(),
+        project_id: attempt.project_id.clone(),
+        webhook_id: attempt.webhook_id.clone(),
+        event_id: attempt.event_id.clone(),
+        event: None,
+        first_attempt_at: attempt.created_at,
+        deliver_at: None,
+        operational: false,
+        attempts_before: 0,
+        skip: None,
+    }
+}
+
+/// Health records in memory, applied as [`HealthRecord::apply`] says the store does.
+#[derive(Default)]
+pub struct InMemoryHealthStore {
+    items: Mutex<BTreeMap<(String, String), HealthRecord>>,
+    /// Writes made (for the tests of the write budget).
+    pub writes: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl HealthStore for InMemoryHealthStore {
+    async fn record(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        update: &Update,
+        now: Millis,
+        _expires_at: Millis,
+    ) -> Result<HealthRecord, StoreError> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut items = self.items.lock().map_err(poisoned)?;
+        let key = (project.to_string(), webhook_id.to_string());
+        let record = items.remove(&key).unwrap_or_default().apply(update, now);
+        items.insert(key, record.clone());
+        Ok(record)
+    }
+
+    async fn get(
+        &self,
+        project: &str,
+        webhook_ids: &[String],
+    ) -> Result<HashMap<String, HealthRecord>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        Ok(webhook_ids
+            .iter()
+            .filter_map(|w| {
+                items
+                    .get(&(project.to_string(), w.clone()))
+                    .map(|r| (w.clone(), r.clone()))
+            })
+            .collect())
+    }
+
+    async fn clear_failing(&self, project: &str, webhook_id: &str) -> Result<(), StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        if let Some(r) = items.get_mut(&(project.to_string(), webhook_id.to_string())) {
+            r.failing_since = None;
+        }
+        Ok(())
     }
 }
 
@@ -251,6 +405,27 @@ impl EventStore for InMemoryEventStore {
             record.lease_until = now;
         }
         Ok(())
+    }
+
+    async fn list(
+        &self,
+        project: &str,
+        event_type: Option<&str>,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<super::EventSummary>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        let mut found: Vec<(String, super::EventSummary)> = items
+            .values()
+            .filter(|r| r.project_id == project && r.expires_at > now)
+            .filter(|r| event_type.is_none_or(|t| r.event.event_type == t))
+            .map(|r| (r.listed_key(), r.summary()))
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() < a))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.truncate(limit + 1);
+        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, e)| e))
     }
 
     async fn abandoned(

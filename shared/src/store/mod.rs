@@ -16,10 +16,11 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::clock::Millis;
-use crate::model::{Attempt, AttemptStatus, Event, Webhook};
+use crate::health::{HealthRecord, Update};
+use crate::model::{Attempt, AttemptStatus, Delivery, DeliveryStatus, Event, Webhook};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -108,11 +109,18 @@ pub trait ApiKeyStore: Send + Sync {
     async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError>;
 }
 
+/// The attempt log: one record per delivery (its `webhook-id`), holding where it stands
+/// and every attempt of it. One write per attempt, no index: an event's deliveries are
+/// found by the keys its record lists.
 #[async_trait]
 pub trait AttemptLog: Send + Sync {
-    /// Records an attempt, to expire at `expires_at`.
+    /// Records an attempt of its delivery; the record is kept until `expires_at`.
     async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError>;
-    /// A webhook's attempts, newest first, optionally of one status, after a cursor key.
+    /// Marks a delivery pending (a resend, or a scheduled delivery held for its time),
+    /// creating its record if there is none; its attempts stay.
+    async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError>;
+    /// A webhook's attempts, newest delivery first and its newest attempt first,
+    /// optionally of one status, after a cursor key.
     async fn for_webhook(
         &self,
         project: &str,
@@ -122,13 +130,47 @@ pub trait AttemptLog: Send + Sync {
         after: Option<&str>,
         now: Millis,
     ) -> Result<Page<Attempt>, StoreError>;
-    /// An event's attempts across its webhooks, oldest first.
-    async fn for_event(
+    /// A webhook's deliveries, newest first, optionally of one status, after a cursor
+    /// key (a delivery id).
+    async fn deliveries(
         &self,
         project: &str,
-        event_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: usize,
+        after: Option<&str>,
         now: Millis,
-    ) -> Result<Vec<Attempt>, StoreError>;
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// The deliveries of these (webhook id, delivery id) keys that have a record.
+    async fn get_deliveries(
+        &self,
+        project: &str,
+        keys: &[(String, String)],
+        now: Millis,
+    ) -> Result<Vec<Delivery>, StoreError>;
+}
+
+/// Per-webhook health (see [`crate::health`]): written by the delivery function once
+/// per batch and webhook, without reading it first.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Applies a batch's update at `now` and answers the record as it then is.
+    async fn record(
+        &self,
+        project: &str,
+        webhook_id: &str,
+        update: &Update,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<HealthRecord, StoreError>;
+    /// The records of these webhooks (absent ones: no attempt yet).
+    async fn get(
+        &self,
+        project: &str,
+        webhook_ids: &[String],
+    ) -> Result<HashMap<String, HealthRecord>, StoreError>;
+    /// Forgets `failing_since` (a webhook enabled again starts afresh).
+    async fn clear_failing(&self, project: &str, webhook_id: &str) -> Result<(), StoreError>;
 }
 
 /// An accepted event and its fan-out: which webhooks it goes to (each with the delivery
@@ -157,6 +199,36 @@ pub struct EventRecord {
     pub expires_at: Millis,
 }
 
+/// An event as the events listing shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EventSummary {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub channel: Option<String>,
+    #[serde(with = "crate::clock::rfc3339")]
+    pub timestamp: Millis,
+    /// Webhooks it matched.
+    pub matched: usize,
+}
+
+impl EventRecord {
+    pub fn summary(&self) -> EventSummary {
+        EventSummary {
+            id: self.event.id.clone(),
+            event_type: self.event.event_type.clone(),
+            channel: None,
+            timestamp: self.event.timestamp,
+            matched: self.deliveries.len(),
+        }
+    }
+
+    /// Its key in the events listing: newest last in key order.
+    pub fn listed_key(&self) -> String {
+        format!("{:013}#{}", self.created_at.max(0), self.event.id)
+    }
+}
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Stores a new event record; `false` if one with the same id exists (a duplicate).
@@ -181,6 +253,15 @@ pub trait EventStore: Send + Sync {
         complete: bool,
         now: Millis,
     ) -> Result<(), StoreError>;
+    /// A project's events, newest first, optionally of one type, after a cursor key.
+    async fn list(
+        &self,
+        project: &str,
+        event_type: Option<&str>,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<EventSummary>, StoreError>;
     /// Up to `limit` incomplete fan-outs whose lease ran out before `now`, as
     /// (project, event id): what a crash abandoned, for the sweep to finish.
     async fn abandoned(
@@ -190,9 +271,36 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Vec<(String, String)>, StoreError>;
 }
 
-/// The sort key of an attempt: time-ordered, unique.
-pub fn attempt_sort_key(attempt: &Attempt) -> String {
-    format!("{:013}#{}", attempt.created_at.max(0), attempt.id)
+/// An attempts-listing cursor key: the delivery, and how many of its attempts (oldest
+/// first) are still to come — stable however many attempts it gets meanwhile.
+pub fn attempt_cursor(delivery_id: &str, remaining: usize) -> String {
+    format!("{delivery_id}#{remaining}")
+}
+
+/// The parts of [`attempt_cursor`].
+pub fn parse_attempt_cursor(key: &str) -> Option<(&str, usize)> {
+    let (delivery, remaining) = key.rsplit_once('#')?;
+    Some((delivery, remaining.parse().ok()?))
+}
+
+/// A delivery's attempts newest first, each with its position (oldest first), after an
+/// attempts cursor and of one status: the one way both adapters page attempts.
+pub fn attempts_of<'d>(
+    delivery: &'d Delivery,
+    status: Option<AttemptStatus>,
+    after: Option<&str>,
+) -> impl Iterator<Item = (usize, &'d Attempt)> + 'd {
+    let remaining = after
+        .and_then(parse_attempt_cursor)
+        .filter(|(id, _)| *id == delivery.id)
+        .map_or(delivery.history.len(), |(_, n)| {
+            n.min(delivery.history.len())
+        });
+    delivery.history[..remaining]
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(move |(_, a)| status.is_none_or(|s| a.status == s))
 }
 
 /// An opaque pagination cursor bound to one project and one listing.
