@@ -11,7 +11,8 @@
 //! noted as sent. A crash between a send and the note can send a task twice; both copies
 //! carry the same delivery id, the `webhook-id` receivers deduplicate on.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -21,6 +22,7 @@ use crate::ids::new_id;
 use crate::model::{DeliveryTask, Event, TASK_VERSION, Webhook};
 use crate::queue::{BATCH, DeliveryQueue, MAX_DELAY_SECONDS, OutgoingMessage, QueueError};
 use crate::store::{EventRecord, EventStore, StoreError, WebhookStore};
+use crate::template::{Condition, RenderContext, Subject};
 
 /// How long one fan-out holds an event before another request may finish it.
 pub const LEASE: Millis = 30 * SECOND;
@@ -79,6 +81,50 @@ pub struct FanOut {
     pub queue: Arc<dyn DeliveryQueue>,
     /// How long event records are kept (as long as the attempts that refer to them).
     pub retention: Millis,
+    /// The webhooks' filters, parsed once per version.
+    pub conditions: Conditions,
+}
+
+/// A webhook's filter as parsed (or why it did not parse).
+type Parsed = Arc<Result<Condition, String>>;
+
+/// Webhooks' filters as parsed, by webhook id with the version they were parsed from.
+#[derive(Clone, Default)]
+pub struct Conditions(Arc<Mutex<HashMap<String, (u64, Parsed)>>>);
+
+/// The most filters kept parsed; past it the cache starts afresh.
+const MAX_CONDITIONS: usize = 4096;
+
+impl Conditions {
+    /// Whether `webhook`'s filter admits `event`, or why that cannot be told.
+    pub fn admit(&self, webhook: &Webhook, event: &Event) -> Result<bool, String> {
+        let Some(source) = &webhook.spec.filter else {
+            return Ok(true);
+        };
+        let cached = self.0.lock().ok().and_then(|cache| {
+            cache
+                .get(&webhook.id)
+                .filter(|(version, _)| *version == webhook.version)
+                .map(|(_, c)| c.clone())
+        });
+        let condition = match cached {
+            Some(condition) => condition,
+            None => {
+                let parsed = Arc::new(Condition::compile(source).map_err(|e| e.message));
+                if let Ok(mut cache) = self.0.lock() {
+                    if cache.len() >= MAX_CONDITIONS {
+                        cache.clear();
+                    }
+                    cache.insert(webhook.id.clone(), (webhook.version, parsed.clone()));
+                }
+                parsed
+            }
+        };
+        match &*condition {
+            Ok(condition) => condition.holds(&RenderContext::new(event, Subject::of(webhook))),
+            Err(why) => Err(why.clone()),
+        }
+    }
 }
 
 /// When a delivery may first be attempted, how long SQS should delay it, and whether the
@@ -129,13 +175,34 @@ impl FanOut {
     ) -> Result<Submitted, FanOutError> {
         let subscribers = self
             .webhooks
-            .subscribers(project, &event.event_type)
+            .subscribers(
+                project,
+                &event.event_type,
+                event.channel.as_deref(),
+                operational,
+            )
             .await?;
-        let deliveries: std::collections::BTreeMap<String, String> = subscribers
-            .iter()
-            .filter(|w| wants(w, &event.event_type, operational))
-            .map(|w| (w.id.clone(), new_id("msg", now)))
-            .collect();
+        // Who gets it (SPEC §9): the type and channel, then the filter. A filter that
+        // says no is no match; one that fails to evaluate matches, and its delivery is
+        // logged skipped with the error rather than dropped unseen.
+        let mut deliveries = std::collections::BTreeMap::new();
+        let mut skipped = std::collections::BTreeMap::new();
+        for webhook in &subscribers {
+            if !webhook
+                .spec
+                .matches(&event.event_type, event.channel.as_deref(), operational)
+            {
+                continue;
+            }
+            match self.conditions.admit(webhook, &event) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(why) => {
+                    skipped.insert(webhook.id.clone(), format!("filter: {why}"));
+                }
+            }
+            deliveries.insert(webhook.id.clone(), new_id("msg", now));
+        }
         // Nobody asked for this report: nothing to record or send.
         if operational && deliveries.is_empty() {
             return Ok(Submitted {
@@ -148,6 +215,7 @@ impl FanOut {
             project_id: project.to_string(),
             event,
             deliveries,
+            skipped,
             enqueued: Default::default(),
             complete: false,
             lease_until: now + LEASE,
@@ -247,7 +315,7 @@ impl FanOut {
                 deliver_at: hold,
                 operational: record.operational,
                 attempts_before: 0,
-                skip: None,
+                skip: record.skipped.get(webhook_id).cloned(),
             })
             .collect();
         let total = tasks.len();
@@ -354,16 +422,7 @@ pub fn disabled_event(
         data: data.as_object().cloned().unwrap_or_default(),
         user: None,
         deliver_at: None,
-    }
-}
-
-/// Operational events go only to webhooks that name them, never through `*`: a `*`
-/// webhook must not receive reports about its own deliveries.
-fn wants(webhook: &Webhook, event_type: &str, operational: bool) -> bool {
-    if operational {
-        webhook.spec.events.iter().any(|e| e == event_type)
-    } else {
-        webhook.spec.subscribes_to(event_type)
+        channel: None,
     }
 }
 

@@ -92,6 +92,7 @@ async fn run<Q: DeliveryQueue + 'static>(
             events: events.clone(),
             queue: queue.clone(),
             retention: DAY,
+            conditions: Default::default(),
         };
         let started = Instant::now();
         let submitted = fanout

@@ -89,28 +89,59 @@ async fn webhooks_round_trip_list_update_conditionally_and_delete() {
 }
 
 #[tokio::test]
-async fn subscribers_are_the_enabled_webhooks_of_the_type_or_star() {
+async fn subscribers_are_found_in_one_query_as_matching_says() {
     let store = DynamoWebhookStore::new(dynamo().await, emulator().var("HOOKLINE_WEBHOOKS_TABLE"));
     let project = new_id("proj", now_ms());
-    let typed = webhook(&project, &["order.placed", "order.paid"], true);
-    let star = webhook(&project, &["*"], true);
-    let other = webhook(&project, &["user.created"], true);
-    let disabled = webhook(&project, &["order.placed"], false);
-    let elsewhere = webhook("another-project", &["order.placed"], true);
-    for w in [&typed, &star, &other, &disabled, &elsewhere] {
+    let with_channels = |events: &[&str], channels: &[&str]| {
+        let mut w = webhook(&project, events, true);
+        w.spec.channels = channels.iter().map(|c| c.to_string()).collect();
+        w
+    };
+    let hooks = vec![
+        webhook(&project, &["order.placed", "order.paid"], true),
+        webhook(&project, &["*"], true),
+        webhook(&project, &["user.created"], true),
+        webhook(&project, &["order.placed"], false),
+        with_channels(&["order.placed"], &["store"]),
+        with_channels(&["*"], &["store", "web"]),
+        with_channels(&["delivery.failed"], &["email"]),
+        webhook(&project, &["delivery.failed", "*"], true),
+    ];
+    for w in &hooks {
         store.create(w).await.unwrap();
     }
-    let mut found: Vec<String> = store
-        .subscribers(&project, "order.placed")
+    store
+        .create(&webhook("another-project", &["*"], true))
         .await
-        .unwrap()
-        .into_iter()
-        .map(|w| w.id)
-        .collect();
-    found.sort();
-    let mut expected = vec![typed.id.clone(), star.id.clone()];
-    expected.sort();
-    assert_eq!(found, expected);
+        .unwrap();
+    let mut checked = 0;
+    for (event_type, operational) in [
+        ("order.placed", false),
+        ("user.created", false),
+        ("nothing.listens", false),
+        ("delivery.failed", true),
+        ("webhook.disabled", true),
+    ] {
+        for channel in [None, Some("store"), Some("web"), Some("email"), Some("sms")] {
+            let mut found: Vec<String> = store
+                .subscribers(&project, event_type, channel, operational)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| w.id)
+                .collect();
+            found.sort();
+            let mut expected: Vec<String> = hooks
+                .iter()
+                .filter(|w| w.spec.enabled && w.spec.matches(event_type, channel, operational))
+                .map(|w| w.id.clone())
+                .collect();
+            expected.sort();
+            assert_eq!(found, expected, "{event_type} {channel:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 25);
 }
 
 #[tokio::test]
@@ -408,6 +439,7 @@ async fn event_records_are_created_once_leased_and_marked() {
             ("wh_b".to_string(), "msg_b".to_string()),
         ]
         .into(),
+        skipped: Default::default(),
         enqueued: Default::default(),
         complete: false,
         lease_until: now + 30_000,
@@ -493,6 +525,7 @@ async fn events_are_listed_newest_first_by_type_in_pages() {
             project_id: project.clone(),
             event,
             deliveries: [("wh_1".to_string(), format!("msg_{i}"))].into(),
+            skipped: Default::default(),
             enqueued: Default::default(),
             complete: true,
             lease_until: now,

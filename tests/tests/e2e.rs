@@ -469,3 +469,91 @@ async fn a_project_key_cannot_touch_another_project() {
     assert_eq!(status, 200);
     stack.assert_no_secrets_logged();
 }
+
+/// SPEC §9 over HTTP: three channels to three webhooks, a filter on one, a catch-all,
+/// and the envelope's `type` and `channel`.
+#[tokio::test]
+async fn events_are_routed_by_channel_and_filter() {
+    let stack = Stack::start(&[]).await;
+    let rx = receiver::start().await;
+    for (name, channels, filter) in [
+        ("email", json!(["email"]), Value::Null),
+        ("sms", json!(["sms"]), Value::Null),
+        (
+            "push",
+            json!(["push"]),
+            json!("data.priority == 'high' and user.locale == 'ko'"),
+        ),
+        ("all", json!([]), Value::Null),
+    ] {
+        stack
+            .webhook(
+                "acme",
+                json!({"name": name, "url": format!("{}/ok/{name}", rx.base), "events": ["notify"],
+                                     "channels": channels, "filter": filter}),
+            )
+            .await;
+    }
+    let user = json!({"id": "u", "locale": "ko"});
+    let events = [
+        ("n1", Some("email"), "low", 2),
+        ("n2", Some("sms"), "low", 2),
+        ("n3", Some("push"), "high", 2),
+        ("n4", Some("push"), "low", 1),
+        ("n5", None, "high", 1),
+        ("n6", Some("email"), "high", 2),
+    ];
+    for (id, channel, priority, matched) in events {
+        let mut event =
+            json!({"id": id, "type": "notify", "data": {"priority": priority}, "user": user});
+        if let Some(c) = channel {
+            event["channel"] = json!(c);
+        }
+        let accepted = stack.event("acme", event).await;
+        assert_eq!(accepted["matched"], matched, "{id}");
+    }
+    let received = wait_for(&rx, "/ok/", 10).await;
+    let got = |name: &str| {
+        let mut ids: Vec<String> = received
+            .iter()
+            .filter(|r| r.uri.path() == format!("/ok/{name}"))
+            .map(|r| {
+                serde_json::from_str::<Value>(&r.body).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(got("email"), ["n1", "n6"]);
+    assert_eq!(got("sms"), ["n2"]);
+    assert_eq!(got("push"), ["n3"]);
+    assert_eq!(got("all"), ["n1", "n2", "n3", "n4", "n5", "n6"]);
+    let n3: Value = serde_json::from_str(
+        &received
+            .iter()
+            .find(|r| r.uri.path() == "/ok/push")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            n3["type"].as_str(),
+            n3["event"].as_str(),
+            n3["channel"].as_str()
+        ),
+        (Some("notify"), Some("notify"), Some("push"))
+    );
+    let n5: Value = serde_json::from_str(
+        &received
+            .iter()
+            .find(|r| r.uri.path() == "/ok/all" && r.body.contains("\"n5\""))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert!(n5.get("channel").is_none(), "no channel, no key: {n5}");
+}

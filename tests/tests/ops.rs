@@ -110,7 +110,12 @@ async fn a_webhook_that_keeps_failing_is_disabled_reported_and_enabled_again() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let sent = rx.received_on("/status/500/down").len();
     // …and a new event does not match it at all.
-    let after = stack.event("acme", json!({"id": "after-disable", "type": "order.placed"})).await;
+    let after = stack
+        .event(
+            "acme",
+            json!({"id": "after-disable", "type": "order.placed"}),
+        )
+        .await;
     assert_eq!(after["matched"], 0);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(rx.received_on("/status/500/down").len(), sent);

@@ -126,6 +126,7 @@ impl Loaded {
                 return Err(NotSent {
                     error: why.clone(),
                     summary: "the webhook's templates or keys could not be prepared".into(),
+                    aborted: None,
                 });
             }
         };
@@ -135,12 +136,19 @@ impl Loaded {
             .map_err(|e| NotSent {
                 error: e.to_string(),
                 summary: e.summary(),
+                aborted: match &e {
+                    hookline_core::template::RenderError::Aborted { reason } => {
+                        Some(reason.clone())
+                    }
+                    _ => None,
+                },
             })?;
         let url = prepared
             .target(sender, &rendered.url)
             .map_err(|why| NotSent {
                 error: why.clone(),
                 summary: why,
+                aborted: None,
             })?;
         let request = sign_with(
             rendered,
@@ -246,6 +254,8 @@ impl Verdict {
 struct NotSent {
     error: String,
     summary: String,
+    /// The template aborted the message (`abort_message`): its reason.
+    aborted: Option<String>,
 }
 
 /// What a message's processing needs of it.
@@ -282,6 +292,7 @@ impl Deliverer {
             events,
             queue,
             retention,
+            conditions: Default::default(),
         };
         Deliverer {
             attempts,
@@ -709,6 +720,20 @@ impl Deliverer {
                         reason,
                     )
                 }
+                Err(NotSent {
+                    aborted: Some(reason),
+                    ..
+                }) => {
+                    // Its template decided: not sent, not retried (SPEC §9).
+                    let why = hookline_core::template::RenderError::abort_error(&reason);
+                    let mut verdict = Verdict::without_request(AttemptStatus::Skipped, None, &why);
+                    // The reason may quote the event: the attempt log has it, the process
+                    // log does not.
+                    verdict.reason = Some("aborted by its template".to_string());
+                    self.finish(&task, &event.event_type, attempt, verdict, now, batch)
+                        .await;
+                    return Disposition::Done;
+                }
                 Err(not_sent) => (
                     Outcome::Refused(not_sent.error),
                     None,
@@ -936,6 +961,7 @@ impl Deliverer {
             data: data.as_object().cloned().unwrap_or_default(),
             user: None,
             deliver_at: None,
+            channel: None,
         };
         // Boxed: a report is rare, and its future would otherwise weigh on every message's.
         let submitted = Box::pin(self.fanout.submit(&task.project_id, event, true, now)).await;
@@ -957,7 +983,12 @@ impl Deliverer {
         {
             return listens;
         }
-        let listens = match self.fanout.webhooks.subscribers(project, kind).await {
+        let listens = match self
+            .fanout
+            .webhooks
+            .subscribers(project, kind, None, true)
+            .await
+        {
             Ok(hooks) => hooks
                 .iter()
                 .any(|w| w.spec.events.iter().any(|e| e == kind)),

@@ -510,6 +510,7 @@ async fn an_event_stored_apart_is_read_from_the_event_store() {
             project_id: "acme".into(),
             event: event(),
             deliveries: Default::default(),
+            skipped: Default::default(),
             enqueued: Default::default(),
             complete: true,
             lease_until: 0,
@@ -680,8 +681,10 @@ impl WebhookStore for PanicsOn {
         &self,
         p: &str,
         t: &str,
+        c: Option<&str>,
+        o: bool,
     ) -> Result<Vec<Webhook>, hookline_core::store::StoreError> {
-        self.inner.subscribers(p, t).await
+        self.inner.subscribers(p, t, c, o).await
     }
 }
 
@@ -989,4 +992,27 @@ async fn a_scheduled_delivery_held_for_its_time_is_pending() {
         (hookline_core::model::DeliveryStatus::Pending, 0)
     );
     assert!(h.attempts.all().is_empty(), "no attempt yet");
+}
+
+/// SPEC §9: a message its template aborts is not sent, not retried, logged skipped.
+#[tokio::test]
+async fn an_aborted_message_is_skipped_not_sent_not_retried() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let hook = h
+        .hook(
+            &format!("{base}/ok"),
+            json!({"body": {"type": "raw", "template": "{% abort_message('no thanks') %}"}}),
+        )
+        .await;
+    let again = h.deliver(&body(&task(&hook)), 1).await;
+    assert!(!again, "not retried");
+    assert!(seen.received().is_empty());
+    let a = h.last_attempt();
+    assert_eq!(
+        (a.status, a.error.as_deref()),
+        (AttemptStatus::Skipped, Some("aborted: no thanks"))
+    );
+    // It is not a failure of the webhook's: health does not count it.
+    assert_eq!(h.health.writes.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

@@ -81,6 +81,7 @@ impl AppState {
                     &r.dead_letter_queue_url,
                 )),
                 retention: config.attempt_retention,
+                conditions: Default::default(),
             },
             auth: Authenticator::new(config.admin_key(aws).await?, keys),
             sender: Sender::new(config.targets)?,
@@ -197,9 +198,12 @@ fn check_spec(
         probes.push((Some(tag.clone()), localized));
     }
     for (tag, event) in probes {
-        let rendered = compiled
-            .render(&RenderContext::new(&event, subject))
-            .map_err(render_error)?;
+        let rendered = match compiled.render(&RenderContext::new(&event, subject)) {
+            Ok(rendered) => rendered,
+            // Aborting is a template's right; its URL is checked at each send anyway.
+            Err(RenderError::Aborted { .. }) => continue,
+            Err(e) => return Err(render_error(e)),
+        };
         if let Err(e) = guard::check_url(&rendered.url, policy) {
             let field = match tag {
                 Some(tag) if spec.locales.get(&tag).is_some_and(|v| v.url.is_some()) => {
@@ -248,6 +252,7 @@ pub fn sample_event(spec: &WebhookSpec, now: Millis) -> Event {
             attributes,
         }),
         deliver_at: None,
+        channel: spec.channels.first().cloned(),
     }
 }
 
@@ -465,30 +470,46 @@ fn event_for(request: EventRequest, spec: &WebhookSpec) -> Result<Event, ApiErro
     }
 }
 
+/// A request as shown (the test send's `request`).
 #[derive(Serialize)]
-struct PreviewBody {
+struct Shown {
     method: &'static str,
     url: String,
     headers: BTreeMap<String, String>,
     body: String,
 }
 
+/// A preview: the request, or (SPEC §9) null parts and why the template aborted it.
+#[derive(Serialize)]
+struct PreviewBody {
+    method: Option<&'static str>,
+    url: Option<String>,
+    headers: Option<BTreeMap<String, String>>,
+    body: Option<String>,
+    aborted: Option<String>,
+}
+
 /// What preview and test send share: authorise, read the optional event, load the
 /// webhook and render it for that event (or the sample).
+/// `Err(reason)` inside: the template aborted the message.
 async fn render_for(
     state: &AppState,
     project: &str,
     id: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Webhook, RenderedRequest), ApiError> {
+) -> Result<(Webhook, Result<RenderedRequest, String>), ApiError> {
     caller_for(state, headers, project).await?;
     let request: EventRequest = optional_json_body(body)?;
     let webhook = load(state, project, id).await?;
     let event = event_for(request, &webhook.spec)?;
-    let rendered = CompiledWebhook::compile(&webhook.spec)?
+    let rendered = match CompiledWebhook::compile(&webhook.spec)?
         .render(&RenderContext::new(&event, Subject::of(&webhook)))
-        .map_err(render_error)?;
+    {
+        Ok(rendered) => Ok(rendered),
+        Err(RenderError::Aborted { reason }) => Err(reason),
+        Err(e) => return Err(render_error(e)),
+    };
     Ok((webhook, rendered))
 }
 
@@ -498,20 +519,29 @@ async fn preview(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (_, rendered) = render_for(&state, &project, &id, &headers, body).await?;
-    Ok(Json(PreviewBody {
-        method: rendered.method.as_str(),
-        url: rendered.url,
-        headers: rendered.headers.into_iter().collect(),
-        body: rendered.body,
-    })
-    .into_response())
+    let preview = match render_for(&state, &project, &id, &headers, body).await?.1 {
+        Ok(rendered) => PreviewBody {
+            method: Some(rendered.method.as_str()),
+            url: Some(rendered.url),
+            headers: Some(rendered.headers.into_iter().collect()),
+            body: Some(rendered.body),
+            aborted: None,
+        },
+        Err(reason) => PreviewBody {
+            method: None,
+            url: None,
+            headers: None,
+            body: None,
+            aborted: Some(reason),
+        },
+    };
+    Ok(Json(preview).into_response())
 }
 
 /// The test result of SPEC §6.
 #[derive(Serialize)]
 struct TestResult {
-    request: PreviewBody,
+    request: Option<Shown>,
     response: Option<TestResponse>,
     duration_ms: u64,
     outcome: &'static str,
@@ -533,6 +563,21 @@ async fn test_send(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (webhook, rendered) = render_for(&state, &project, &id, &headers, body).await?;
+    let rendered = match rendered {
+        Ok(rendered) => rendered,
+        Err(reason) => {
+            // Aborted by its template: nothing sent (SPEC §9).
+            return Ok(Json(TestResult {
+                request: None,
+                response: None,
+                duration_ms: 0,
+                outcome: "aborted",
+                retryable: false,
+                error: Some(reason),
+            })
+            .into_response());
+        }
+    };
     let now = clock::now_ms();
     let signed = sign_request(rendered, &webhook, &ids::new_id("msg", now), now)
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
@@ -559,12 +604,12 @@ async fn test_send(
         })
         .collect();
     Ok(Json(TestResult {
-        request: PreviewBody {
+        request: Some(Shown {
             method: signed.method.as_str(),
             url: signed.url,
             headers: request_headers,
             body: signed.body,
-        },
+        }),
         response: sent.response.map(|r| TestResponse {
             status: r.status,
             headers: r

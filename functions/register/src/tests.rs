@@ -46,6 +46,7 @@ fn harness_sharing(policy: TargetPolicy, webhooks: Arc<InMemoryWebhookStore>) ->
             events: Arc::new(InMemoryEventStore::default()),
             queue: queue.clone(),
             retention: DAY,
+            conditions: Default::default(),
         },
         auth: Authenticator::new(Some(Secret::new(ADMIN)), keys.clone()),
         sender: Sender::new(policy).unwrap(),
@@ -1120,4 +1121,134 @@ async fn a_manual_disable_is_recorded_reported_and_cleared_on_enable() {
     let created = h.create("acme", json!({"name": "off", "url": "https://example.com/o", "events": ["*"], "enabled": false})).await;
     assert_eq!(created["disabled_reason"], "manual");
     let _ = &h.webhooks;
+}
+
+/// SPEC §9: a template may abort its message; preview and test send say so.
+#[tokio::test]
+async fn an_aborted_message_is_previewed_and_test_sent_as_aborted() {
+    let h = harness_with(TargetPolicy {
+        allow_private: true,
+    });
+    let rx = hookline_e2e::receiver::start().await;
+    let created = h
+        .create(
+            "acme",
+            json!({"name": "a", "url": format!("{}/ok/abort", rx.base), "events": ["*"],
+                   "body": {"type": "raw", "template": "{% if data.total < 10 %}{% abort_message(\"too small\") %}{% endif %}{{ data.total }}"}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let small = json!({"event": {"type": "order.placed", "data": {"total": 3}}});
+    let (status, preview) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/preview"),
+            Some(ADMIN),
+            Some(small.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        preview,
+        json!({"method": null, "url": null, "headers": null, "body": null, "aborted": "too small"})
+    );
+    let (status, test) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/test"),
+            Some(ADMIN),
+            Some(small),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            test["outcome"].as_str(),
+            test["request"].clone(),
+            test["response"].clone(),
+            test["error"].as_str()
+        ),
+        (Some("aborted"), Value::Null, Value::Null, Some("too small"))
+    );
+    assert!(rx.received().is_empty(), "nothing was sent");
+    // Otherwise as ever, `aborted` null.
+    let big = json!({"event": {"type": "order.placed", "data": {"total": 30}}});
+    let (_, preview) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/preview"),
+            Some(ADMIN),
+            Some(big),
+        )
+        .await;
+    assert_eq!(
+        (preview["body"].as_str(), preview["aborted"].clone()),
+        (Some("30"), Value::Null)
+    );
+}
+
+/// A filter is parsed at registration: 422 naming `filter` with a line and column in the
+/// filter's own text, and nothing stored.
+#[tokio::test]
+async fn a_filter_that_does_not_parse_is_refused_with_its_position() {
+    let h = harness();
+    let mut body = hook();
+    body["filter"] = json!("data.total >");
+    let (status, v) = h
+        .call(
+            "POST",
+            "/v1/projects/acme/webhooks",
+            Some(ADMIN),
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ("invalid_template", Some("filter"))
+        )
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column"),
+        "{v}"
+    );
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/webhooks", Some(ADMIN), None)
+        .await;
+    assert!(list["data"].as_array().unwrap().is_empty());
+    let mut body = hook();
+    body["filter"] = json!("data.total > 100 and user.locale == 'ko'");
+    body["channels"] = json!(["store"]);
+    let created = h.create("acme", body).await;
+    assert_eq!(
+        (created["filter"].as_str(), created["channels"].clone()),
+        (
+            Some("data.total > 100 and user.locale == 'ko'"),
+            json!(["store"])
+        )
+    );
+    // The sample event of a preview is of the webhook's first channel.
+    let id = created["id"].as_str().unwrap();
+    let mut patch = json!({"body": {"type": "raw", "template": "{{ event.channel }}"}});
+    patch["url"] = json!("https://example.com/x");
+    h.call(
+        "PATCH",
+        &format!("/v1/projects/acme/webhooks/{id}"),
+        Some(ADMIN),
+        Some(patch),
+    )
+    .await;
+    let (_, preview) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/preview"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(preview["body"], "store");
 }

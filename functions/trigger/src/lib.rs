@@ -56,6 +56,7 @@ impl AppState {
                     &r.dead_letter_queue_url,
                 )),
                 retention: config.attempt_retention,
+                conditions: Default::default(),
             },
             attempts: Arc::new(DynamoAttemptLog::new(dynamo.clone(), &r.attempts_table)),
             auth: Authenticator::new(

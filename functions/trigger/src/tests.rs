@@ -42,6 +42,7 @@ fn harness() -> Harness {
             events: events.clone(),
             queue: queue.clone(),
             retention: 30 * DAY,
+            conditions: Default::default(),
         },
         attempts: attempts.clone(),
         auth: Authenticator::new(Some(Secret::new(ADMIN)), keys),
@@ -299,6 +300,7 @@ async fn abandoned(h: &Harness, id: &str, hooks: &[String], noted: usize, lease_
             .iter()
             .map(|w| (w.clone(), format!("msg_{id}_{w}")))
             .collect(),
+        skipped: Default::default(),
         enqueued: hooks.iter().take(noted).cloned().collect(),
         complete: false,
         lease_until,
@@ -378,6 +380,7 @@ async fn the_sweep_finishes_abandoned_fan_outs_and_nothing_else() {
         events: h.events.clone(),
         queue: h.queue.clone(),
         retention: DAY,
+        conditions: Default::default(),
     };
     let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let swept = fanout.sweep(until).await.unwrap();
@@ -429,6 +432,7 @@ async fn a_crash_before_anything_was_noted_is_resumed_from_the_record() {
             (b.clone(), "msg_b".to_string()),
         ]
         .into(),
+        skipped: Default::default(),
         enqueued: [a.clone()].into(),
         complete: false,
         lease_until: 0,
@@ -541,6 +545,7 @@ async fn a_project_key_cannot_trigger_read_or_recover_elsewhere() {
             events: h.events.clone(),
             queue: h.queue.clone(),
             retention: DAY,
+            conditions: Default::default(),
         },
         attempts: h.attempts.clone(),
         auth: Authenticator::new(None, keys),
@@ -1086,4 +1091,69 @@ async fn events_list_newest_first_with_a_type_filter_and_pages() {
         (status, code(&v).1),
         (StatusCode::BAD_REQUEST, Some("type"))
     );
+}
+
+async fn hook_with(h: &Harness, events: &[&str], extra: Value) -> String {
+    let mut json = json!({"name": "n", "url": "https://example.com/", "events": events});
+    for (k, v) in extra.as_object().unwrap() {
+        json[k] = v.clone();
+    }
+    let spec =
+        WebhookSpec::from_create(decode_json::<WebhookInput>(json.to_string().as_bytes()).unwrap())
+            .unwrap();
+    let webhook = Webhook::new("acme", spec, now_ms());
+    h.webhooks.create(&webhook).await.unwrap();
+    webhook.id
+}
+
+/// SPEC §9 at fan-out: channels, then the filter; `matched` counts real matches only; a
+/// filter that cannot be evaluated matches, and its task says to skip it.
+#[tokio::test]
+async fn channels_and_filters_decide_who_gets_an_event() {
+    let h = harness();
+    let any = hook_with(&h, &["order.placed"], json!({})).await;
+    let store = hook_with(&h, &["order.placed"], json!({"channels": ["store"]})).await;
+    let big = hook_with(&h, &["*"], json!({"filter": "data.total > 100"})).await;
+    let broken = hook_with(&h, &["*"], json!({"filter": "data.tags contains 'vip'"})).await;
+    let (_, small) = h
+        .post_event("acme", json!({"id": "e-small", "type": "order.placed", "channel": "web", "data": {"total": 5}}))
+        .await;
+    // `any` takes every channel; `store` not web; `big` filters it out; `broken` fails
+    // to evaluate (`contains` on nil) and matches.
+    assert_eq!(small["matched"], 2);
+    let tasks = h.tasks();
+    let by_hook: std::collections::HashMap<&str, &DeliveryTask> =
+        tasks.iter().map(|t| (t.webhook_id.as_str(), t)).collect();
+    assert!(
+        by_hook.contains_key(any.as_str())
+            && !by_hook.contains_key(store.as_str())
+            && !by_hook.contains_key(big.as_str())
+    );
+    let skip = by_hook[broken.as_str()].skip.as_deref().unwrap();
+    assert!(skip.starts_with("filter: "), "{skip}");
+    assert!(by_hook[any.as_str()].skip.is_none());
+    let (_, status) = h
+        .raw(
+            "GET",
+            "/v1/projects/acme/events/e-small",
+            Some(ADMIN),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(status["deliveries"].as_array().unwrap().len(), 2);
+    let (_, large) = h
+        .post_event("acme", json!({"id": "e-large", "type": "order.placed", "channel": "store", "data": {"total": 500, "tags": []}}))
+        .await;
+    // Here `broken` evaluates (an empty list holds no 'vip'): no match.
+    assert_eq!(large["matched"], 3);
+    // The event's channel is in the events list.
+    let (_, list) = h
+        .raw(
+            "GET",
+            "/v1/projects/acme/events",
+            Some(ADMIN),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(list["data"][0]["channel"], "store");
 }

@@ -46,6 +46,7 @@ fn api() -> Router {
             events: events.clone(),
             queue: queue.clone(),
             retention: DAY,
+            conditions: Default::default(),
         },
         auth: auth.clone(),
         sender: Sender::new(TargetPolicy {
@@ -59,6 +60,7 @@ fn api() -> Router {
             events,
             queue,
             retention: DAY,
+            conditions: Default::default(),
         },
         attempts,
         auth,

@@ -26,6 +26,7 @@ pub struct EventInput {
     #[serde(default, deserialize_with = "super::object_only::optional")]
     pub user: Option<User>,
     pub deliver_at: Option<String>,
+    pub channel: Option<String>,
 }
 
 /// The user an event concerns, for personalised templates and locale choice.
@@ -57,6 +58,26 @@ pub struct Event {
         with = "clock::rfc3339::option"
     )]
     pub deliver_at: Option<Millis>,
+    /// The channel it belongs to (seed 004's `channel_id`): webhooks that list channels
+    /// receive only events of those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// The most characters of a channel name.
+pub const MAX_CHANNEL_BYTES: usize = 128;
+
+/// A channel name: 1–128 of `A-Z a-z 0-9 . _ - :`.
+pub(crate) fn check_channel(field: &str, name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty() && name.len() <= MAX_CHANNEL_BYTES && name.bytes().all(is_name_byte);
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::invalid(
+            field,
+            "a channel is 1 to 128 of A-Z, a-z, 0-9, '.', '_', '-', ':'",
+        ))
+    }
 }
 
 /// An event id is a path segment of `GET /events/{id}`, so it is URL-safe as it stands:
@@ -133,6 +154,9 @@ impl Event {
                 (at > now).then_some(at)
             }
         };
+        if let Some(channel) = &input.channel {
+            check_channel("channel", channel)?;
+        }
         Ok(Event {
             id,
             event_type,
@@ -140,6 +164,7 @@ impl Event {
             data,
             user: input.user,
             deliver_at,
+            channel: input.channel,
         })
     }
 }
@@ -220,6 +245,9 @@ mod tests {
             (r#"{"type": "a", "user": {"name": "x"}}"#, "user.name"),
             (r#"{"type": "a", "id": ""}"#, "id"),
             (r#"{"type": "a", "colour": 1}"#, "colour"),
+            (r#"{"type": "a", "channel": ""}"#, "channel"),
+            (r#"{"type": "a", "channel": "a b"}"#, "channel"),
+            (r#"{"type": "a", "channel": 7}"#, "channel"),
         ];
         for (json, field) in cases {
             assert_eq!(parse(json).unwrap_err().field, field, "{json}");

@@ -172,6 +172,8 @@ pub struct WebhookInput {
     #[serde(default, deserialize_with = "object_only::optional")]
     pub auth: Option<AuthInput>,
     pub timeout_seconds: Option<u32>,
+    pub channels: Option<Vec<String>>,
+    pub filter: Option<String>,
     // Read-only fields of the response, ignored on input.
     #[serde(default, rename = "id")]
     _id: Option<serde::de::IgnoredAny>,
@@ -227,7 +229,16 @@ pub struct WebhookSpec {
     pub enabled: bool,
     pub auth: Auth,
     pub timeout_seconds: u32,
+    /// The channels it receives; empty: every channel, and none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// A Liquid condition an event must meet (see [`crate::template::Condition`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
+
+/// The most channels a webhook may list.
+pub const MAX_CHANNELS: usize = 10;
 
 /// Fields a patch cannot clear: `null` for one of them is refused by name.
 const REQUIRED: [&str; 3] = ["name", "url", "events"];
@@ -267,6 +278,8 @@ impl WebhookSpec {
             enabled: input.enabled.unwrap_or(true),
             auth: resolve_auth(input.auth, previous)?,
             timeout_seconds: input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+            channels: input.channels.unwrap_or_default(),
+            filter: input.filter,
         };
         spec.validate()?;
         Ok(spec)
@@ -304,6 +317,8 @@ impl WebhookSpec {
             "enabled": self.enabled,
             "auth": auth,
             "timeout_seconds": self.timeout_seconds,
+            "channels": self.channels,
+            "filter": self.filter,
         });
         if let Value::Object(map) = &mut request {
             map.retain(|_, v| !v.is_null());
@@ -415,6 +430,28 @@ impl WebhookSpec {
             check_locale_tag("default_locale", tag)?;
         }
         check_event_types(&self.events)?;
+        if self.channels.len() > MAX_CHANNELS {
+            return Err(FieldError::invalid(
+                "channels",
+                format!("at most {MAX_CHANNELS} channels"),
+            ));
+        }
+        for (i, channel) in self.channels.iter().enumerate() {
+            let field = format!("channels[{i}]");
+            super::event::check_channel(&field, channel)?;
+            if self.channels[..i].contains(channel) {
+                return Err(FieldError::invalid(field, "is listed twice"));
+            }
+        }
+        if let Some(filter) = &self.filter {
+            check_template("filter", filter)?;
+            if filter.trim().is_empty() {
+                return Err(FieldError::invalid(
+                    "filter",
+                    "must not be empty; leave it out (or null) for none",
+                ));
+            }
+        }
         if !(MIN_TIMEOUT_SECONDS..=MAX_TIMEOUT_SECONDS).contains(&self.timeout_seconds) {
             return Err(FieldError::invalid(
                 "timeout_seconds",
@@ -427,6 +464,20 @@ impl WebhookSpec {
     /// Whether this webhook wants events of `event_type`.
     pub fn subscribes_to(&self, event_type: &str) -> bool {
         self.events.iter().any(|e| e == "*" || e == event_type)
+    }
+
+    /// Whether an event of this type and channel is for this webhook, before its filter
+    /// (SPEC §9): its type is listed (or `*`, for product events only: an operational
+    /// event must be named, so a catch-all webhook never hears about itself), and its
+    /// channel is listed unless the webhook lists none. Operational events belong to no
+    /// channel and pass a webhook's channels: they are about Hookline, not the product.
+    pub fn matches(&self, event_type: &str, channel: Option<&str>, operational: bool) -> bool {
+        if operational {
+            return self.events.iter().any(|e| e == event_type);
+        }
+        self.subscribes_to(event_type)
+            && (self.channels.is_empty()
+                || channel.is_some_and(|c| self.channels.iter().any(|listed| listed == c)))
     }
 }
 
@@ -835,6 +886,8 @@ pub struct WebhookView {
     #[serde(with = "clock::rfc3339")]
     pub updated_at: Millis,
     pub version: u64,
+    pub channels: Vec<String>,
+    pub filter: Option<String>,
     pub disabled_reason: Option<DisabledReason>,
     #[serde(with = "clock::rfc3339::option")]
     pub disabled_at: Option<Millis>,
@@ -929,6 +982,8 @@ impl Webhook {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            channels: s.channels.clone(),
+            filter: s.filter.clone(),
             disabled_reason: self.disabled_reason,
             disabled_at: self.disabled_at,
             health: crate::health::Health::default(),
@@ -1087,6 +1142,75 @@ mod tests {
             let err = create(&json).expect_err(&json);
             assert_eq!(err.field, field, "{json}: {err}");
         }
+    }
+
+    /// SPEC §9's matching, every case: types, `*`, channels listed or not, events with a
+    /// channel or none, operational events.
+    #[test]
+    fn matching_by_type_channel_and_kind() {
+        let spec = |events: &[&str], channels: &[&str]| {
+            let mut v = base();
+            v["events"] = serde_json::json!(events);
+            v["channels"] = serde_json::json!(channels);
+            create(&v.to_string()).unwrap()
+        };
+        let typed = spec(&["order.placed"], &[]);
+        let star = spec(&["*"], &[]);
+        let store = spec(&["order.placed"], &["store"]);
+        let star_web = spec(&["*"], &["web", "store"]);
+        let reports = spec(&["delivery.failed"], &["email"]);
+        let star_reports = spec(&["*", "delivery.failed"], &[]);
+        for (webhook, event_type, channel, operational, expected) in [
+            (&typed, "order.placed", None, false, true),
+            (&typed, "order.placed", Some("store"), false, true),
+            (&typed, "order.paid", None, false, false),
+            (&star, "anything", Some("x"), false, true),
+            // `*` is the product's events only.
+            (&star, "delivery.failed", None, true, false),
+            (&store, "order.placed", Some("store"), false, true),
+            (&store, "order.placed", Some("web"), false, false),
+            // A webhook that lists channels takes no event without one.
+            (&store, "order.placed", None, false, false),
+            (&star_web, "x", Some("web"), false, true),
+            (&star_web, "x", Some("sms"), false, false),
+            // Operational events belong to no channel and pass a webhook's channels.
+            (&reports, "delivery.failed", None, true, true),
+            (&reports, "delivery.succeeded", None, true, false),
+            (&star_reports, "delivery.failed", None, true, true),
+            (&star_reports, "order.placed", Some("any"), false, true),
+        ] {
+            assert_eq!(
+                webhook.matches(event_type, channel, operational),
+                expected,
+                "{:?} {:?} {event_type} {channel:?} {operational}",
+                webhook.events,
+                webhook.channels
+            );
+        }
+    }
+
+    #[test]
+    fn channels_and_filters_are_checked_by_field() {
+        let eleven: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
+        for (value, field) in [
+            (serde_json::json!(["ok", "bad channel"]), "channels[1]"),
+            (serde_json::json!(["a", "b", "c", ""]), "channels[3]"),
+            (serde_json::json!([&"x".repeat(129)]), "channels[0]"),
+            (serde_json::json!(["dup", "dup"]), "channels[1]"),
+            (serde_json::json!(eleven), "channels"),
+            (serde_json::json!("store"), "channels"),
+        ] {
+            assert_eq!(field_of(&with("channels", value.clone())), field, "{value}");
+        }
+        assert_eq!(field_of(&with("filter", "   ".into())), "filter");
+        assert_eq!(field_of(&with("filter", 5.into())), "filter");
+        let ok = create(&with("channels", serde_json::json!(["store", "a.b:c-d_e"]))).unwrap();
+        assert_eq!(ok.channels, ["store", "a.b:c-d_e"]);
+        // A patch clears them with null, as any optional field.
+        let cleared = ok
+            .patched(&decode_json(br#"{"channels": null}"#).unwrap())
+            .unwrap();
+        assert!(cleared.channels.is_empty());
     }
 
     #[test]

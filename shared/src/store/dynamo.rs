@@ -148,6 +148,12 @@ impl DynamoWebhookStore {
             "events".into(),
             AttributeValue::Ss(webhook.spec.events.clone()),
         );
+        if !webhook.spec.channels.is_empty() {
+            item.insert(
+                "channels".into(),
+                AttributeValue::Ss(webhook.spec.channels.clone()),
+            );
+        }
         item.insert("doc".into(), encode_doc(webhook)?);
         Ok(item)
     }
@@ -238,19 +244,40 @@ impl WebhookStore for DynamoWebhookStore {
         &self,
         project: &str,
         event_type: &str,
+        channel: Option<&str>,
+        operational: bool,
     ) -> Result<Vec<Webhook>, StoreError> {
+        // What `WebhookSpec::matches` says, as a filter of the one query: the type (or
+        // `*`, for a product event), and the channel (a webhook that lists none takes
+        // every one; an event without one goes only to those).
+        let mut filter = if operational {
+            "enabled = :on AND contains(events, :type)".to_string()
+        } else {
+            "enabled = :on AND (contains(events, :type) OR contains(events, :all))".to_string()
+        };
+        if !operational {
+            filter.push_str(match channel {
+                Some(_) => " AND (attribute_not_exists(channels) OR contains(channels, :ch))",
+                None => " AND attribute_not_exists(channels)",
+            });
+        }
         let items = query_all(|| {
-            self.client
+            let mut query = self
+                .client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("project_id = :p")
-                .filter_expression(
-                    "enabled = :on AND (contains(events, :type) OR contains(events, :all))",
-                )
+                .filter_expression(&filter)
                 .expression_attribute_values(":p", s(project))
                 .expression_attribute_values(":on", AttributeValue::Bool(true))
-                .expression_attribute_values(":type", s(event_type))
-                .expression_attribute_values(":all", s("*"))
+                .expression_attribute_values(":type", s(event_type));
+            if !operational {
+                query = query.expression_attribute_values(":all", s("*"));
+                if let Some(channel) = channel {
+                    query = query.expression_attribute_values(":ch", s(channel));
+                }
+            }
+            query
         })
         .await?;
         items.iter().map(decode_doc).collect()

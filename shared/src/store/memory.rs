@@ -79,12 +79,14 @@ impl WebhookStore for InMemoryWebhookStore {
         &self,
         project: &str,
         event_type: &str,
+        channel: Option<&str>,
+        operational: bool,
     ) -> Result<Vec<Webhook>, StoreError> {
         let items = self.items.lock().map_err(poisoned)?;
         Ok(items
             .iter()
             .filter(|((p, _), w)| {
-                p == project && w.spec.enabled && w.spec.subscribes_to(event_type)
+                p == project && w.spec.enabled && w.spec.matches(event_type, channel, operational)
             })
             .map(|(_, w)| w.clone())
             .collect())

@@ -84,11 +84,15 @@ pub trait WebhookStore: Send + Sync {
     async fn update(&self, webhook: &Webhook, expected_version: u64) -> Result<(), StoreError>;
     /// Deletes; `false` if there was nothing to delete.
     async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError>;
-    /// The project's enabled webhooks subscribed to `event_type` or to `*`.
+    /// The project's enabled webhooks an event of this type and channel may be for: at
+    /// least those [`crate::model::WebhookSpec::matches`] says (the store may return
+    /// more; the fan-out asks `matches` of each). One query, paged, however many.
     async fn subscribers(
         &self,
         project: &str,
         event_type: &str,
+        channel: Option<&str>,
+        operational: bool,
     ) -> Result<Vec<Webhook>, StoreError>;
 }
 
@@ -186,6 +190,10 @@ pub struct EventRecord {
     pub event: Event,
     /// webhook id → delivery id (`msg_…`, the `webhook-id` header of its attempts).
     pub deliveries: BTreeMap<String, String>,
+    /// Deliveries not to be sent, with why (a filter that failed to evaluate): their
+    /// tasks carry it, and the delivery function logs them `skipped`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, String>,
     #[serde(default)]
     pub enqueued: BTreeSet<String>,
     #[serde(default)]
@@ -217,7 +225,7 @@ impl EventRecord {
         EventSummary {
             id: self.event.id.clone(),
             event_type: self.event.event_type.clone(),
-            channel: None,
+            channel: self.event.channel.clone(),
             timestamp: self.event.timestamp,
             matched: self.deliveries.len(),
         }

@@ -58,6 +58,13 @@ struct Budget {
 
 thread_local! {
     static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+    /// Set by `abort_message` during a render: the reason the message is not to be sent.
+    static ABORTED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The reason `abort_message` gave in the render that just ended, if it did.
+pub(super) fn take_abort() -> Option<String> {
+    ABORTED.with(|a| a.borrow_mut().take())
 }
 
 /// Runs `render` with a fresh budget. Rendering is synchronous, so the budget lives in a
@@ -81,6 +88,7 @@ fn metered_until<R>(deadline: Instant, render: impl FnOnce() -> R) -> R {
         }
     }
     let _restore = Restore(BUDGET.with(|b| b.replace(Some(fresh))));
+    ABORTED.with(|a| a.borrow_mut().take());
     render()
 }
 
@@ -355,6 +363,7 @@ pub(super) fn parser() -> Result<liquid::Parser> {
     );
     let builder = liquid::ParserBuilder::new()
         .tag(AssignTag)
+        .tag(AbortTag)
         .tag(stdlib::BreakTag)
         .tag(stdlib::ContinueTag)
         .tag(stdlib::CycleTag)
@@ -565,6 +574,85 @@ impl Renderable for Assign {
         runtime.set_global(self.name.clone(), value.into_owned());
         Ok(())
     }
+}
+
+// ---- abort_message ----
+
+/// Braze's `{% abort_message("reason") %}` (also without a reason): the message is not
+/// sent. Written `abort_message("…")`, which Liquid's grammar does not take; the
+/// parentheses are blanked before parsing (`super::parse`), keeping every position.
+#[derive(Clone, Copy, Debug)]
+struct AbortTag;
+
+pub(super) const ABORT_TAG: &str = "abort_message";
+
+impl TagReflection for AbortTag {
+    fn tag(&self) -> &'static str {
+        ABORT_TAG
+    }
+    fn description(&self) -> &'static str {
+        "Stops the render: the message is not sent, with the reason given."
+    }
+}
+
+impl ParseTag for AbortTag {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        _options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        let reason = match arguments.next() {
+            Some(token) => Some(token.expect_value().into_result()?),
+            None => None,
+        };
+        arguments.expect_nothing()?;
+        Ok(Box::new(Abort { reason }))
+    }
+
+    fn reflection(&self) -> &dyn TagReflection {
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Abort {
+    reason: Option<Expression>,
+}
+
+impl Renderable for Abort {
+    fn render_to(&self, _: &mut dyn Write, runtime: &dyn Runtime) -> Result<()> {
+        let reason = match &self.reason {
+            Some(e) => e.evaluate(runtime)?.to_kstr().to_string(),
+            None => String::new(),
+        };
+        let reason: String = reason.chars().take(1024).collect();
+        ABORTED.with(|a| *a.borrow_mut() = Some(reason));
+        Err(Error::with_msg("the template aborted the message"))
+    }
+}
+
+/// A template with `{% abort_message(…) %}` as Liquid's grammar can read it: the
+/// parentheses of each such tag blanked, so every other character keeps its place.
+pub(super) fn blank_abort_parentheses(source: &str) -> std::borrow::Cow<'_, str> {
+    if !source.contains(ABORT_TAG) {
+        return std::borrow::Cow::Borrowed(source);
+    }
+    let mut bytes = source.as_bytes().to_vec();
+    for m in markup(source) {
+        if !m.tag || tag_name(m.inner) != ABORT_TAG {
+            continue;
+        }
+        let name_end = m.offset + m.inner.find(ABORT_TAG).unwrap_or(0) + ABORT_TAG.len();
+        let rest = &source[name_end..m.offset + m.inner.len()];
+        let open = rest.len() - rest.trim_start().len();
+        if rest.trim_start().starts_with('(') {
+            bytes[name_end + open] = b' ';
+            if let Some(close) = rest.rfind(')') {
+                bytes[name_end + close] = b' ';
+            }
+        }
+    }
+    std::borrow::Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| source.to_string()))
 }
 
 // ---- capture ----

@@ -4,6 +4,7 @@
 //! their position, and once per webhook version in the delivery function) and rendered
 //! for each event. Rendering never panics: a failure is a [`RenderError`] value.
 
+mod condition;
 mod context;
 mod limits;
 mod numbers;
@@ -27,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The most a rendered URL or header value may weigh.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
+pub use condition::Condition;
 pub use limits::{
     MAX_ITERATIONS, MAX_NESTING, MAX_PRODUCED_BYTES, MAX_RENDER_TIME, MAX_UNIQ_ITEMS,
     MAX_VALUE_BYTES,
@@ -45,6 +47,10 @@ pub enum RenderError {
     TooLarge { field: String, limit: usize },
     #[error("{field}: the rendered value contains a control character (CR, LF, NUL…)")]
     ControlCharacter { field: String },
+    /// `{% abort_message(reason) %}`: not to be sent (SPEC §9). Not an error of the
+    /// webhook's: its template decided so.
+    #[error("aborted: {reason}")]
+    Aborted { reason: String },
 }
 
 impl RenderError {
@@ -54,6 +60,17 @@ impl RenderError {
             RenderError::Failed { field, .. }
             | RenderError::TooLarge { field, .. }
             | RenderError::ControlCharacter { field } => field,
+            RenderError::Aborted { .. } => "",
+        }
+    }
+
+    /// What the attempt log says of a message its template aborted: `aborted: reason`
+    /// (`aborted` without one).
+    pub fn abort_error(reason: &str) -> String {
+        if reason.is_empty() {
+            "aborted".to_string()
+        } else {
+            format!("aborted: {reason}")
         }
     }
 
@@ -119,6 +136,10 @@ impl<'a> RenderContext<'a> {
                         "timestamp",
                         Node::string(clock::to_rfc3339(event.timestamp)),
                     ),
+                    (
+                        "channel",
+                        event.channel.as_deref().map_or(Node::Nil, Node::str),
+                    ),
                 ]),
             ),
             ("data", Node::json(&event.data)),
@@ -158,6 +179,11 @@ impl<'a> RenderContext<'a> {
         struct Envelope<'e> {
             id: &'e str,
             event: &'e str,
+            /// The event type again, as the Standard Webhooks payload names it.
+            #[serde(rename = "type")]
+            event_type: &'e str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            channel: Option<&'e str>,
             timestamp: String,
             project_id: &'e str,
             data: &'e Map<String, Value>,
@@ -166,6 +192,8 @@ impl<'a> RenderContext<'a> {
         serde_json::to_string(&Envelope {
             id: &e.id,
             event: &e.event_type,
+            event_type: &e.event_type,
+            channel: e.channel.as_deref(),
             timestamp: clock::to_rfc3339(e.timestamp),
             project_id: self.project_id,
             data: &e.data,
@@ -203,6 +231,7 @@ pub struct CompiledWebhook {
     body: CompiledBody,
     locales: BTreeMap<String, Variant>,
     default_locale: Option<String>,
+    filter: Option<Condition>,
 }
 
 impl std::fmt::Debug for CompiledWebhook {
@@ -229,6 +258,8 @@ fn parse(field: &str, source: &str) -> Result<Compiled, FieldError> {
     let invalid = |message: String| FieldError::new("invalid_template", field, message);
     limits::check_nesting(source).map_err(invalid)?;
     limits::check_literals(source).map_err(invalid)?;
+    let readable = limits::blank_abort_parentheses(source);
+    let source = readable.as_ref();
     // The checks above keep Liquid's parser from the inputs it panics on; should one
     // remain, it costs this template, not the process.
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(source)))
@@ -319,6 +350,7 @@ enum Failure {
     Failed(String),
     TooLarge(usize),
     ControlCharacter,
+    Aborted(String),
 }
 
 impl Failure {
@@ -327,6 +359,7 @@ impl Failure {
             Failure::Failed(message) => RenderError::Failed { field, message },
             Failure::TooLarge(limit) => RenderError::TooLarge { field, limit },
             Failure::ControlCharacter => RenderError::ControlCharacter { field },
+            Failure::Aborted(reason) => RenderError::Aborted { reason },
         }
     }
 }
@@ -354,6 +387,9 @@ fn render_one(
         overflowed: false,
     };
     if let Err(e) = template.liquid.render_to(&mut out, &ctx.root) {
+        if let Some(reason) = limits::take_abort() {
+            return Err(Failure::Aborted(reason));
+        }
         if out.overflowed {
             return Err(Failure::TooLarge(limit));
         }
@@ -420,6 +456,7 @@ impl CompiledWebhook {
                 Ok((tag.to_ascii_lowercase(), Variant { url, body }))
             })
             .collect::<Result<_, FieldError>>()?;
+        let filter = spec.filter.as_deref().map(Condition::compile).transpose()?;
         Ok(CompiledWebhook {
             method: spec.method,
             url,
@@ -427,7 +464,13 @@ impl CompiledWebhook {
             body,
             locales,
             default_locale: spec.default_locale.as_ref().map(|l| l.to_ascii_lowercase()),
+            filter,
         })
+    }
+
+    /// The webhook's filter, parsed.
+    pub fn filter(&self) -> Option<&Condition> {
+        self.filter.as_ref()
     }
 
     /// The variant for a locale: exact tag, then its language, then the default locale.

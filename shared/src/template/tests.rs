@@ -103,9 +103,24 @@ fn no_body_template_sends_the_standard_envelope() {
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"id": "ev_1", "event": "order.placed", "timestamp": "2026-11-22T07:00:00.000Z",
-            "project_id": "acme", "data": {"a": 1}})
+        serde_json::json!({"id": "ev_1", "event": "order.placed", "type": "order.placed",
+            "timestamp": "2026-11-22T07:00:00.000Z", "project_id": "acme", "data": {"a": 1}})
     );
+    // An event's channel is in the envelope, and in the context as event.channel.
+    let req = render(
+        serde_json::json!({"headers": {"X-Channel": "[{{ event.channel }}]"}}),
+        serde_json::json!({"channel": "store"}),
+    )
+    .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert_eq!(body["channel"], "store");
+    assert_eq!(header(&req, "x-channel"), Some("[store]"));
+    let none = render(
+        serde_json::json!({"headers": {"X-Channel": "[{{ event.channel }}]"}}),
+        serde_json::json!({}),
+    )
+    .unwrap();
+    assert_eq!(header(&none, "x-channel"), Some("[]"));
 }
 
 #[test]
@@ -508,4 +523,58 @@ fn the_event_json_behaves_as_liquid_values_do() {
     assert_eq!(outputs[5], "1-2-3|cab");
     assert_eq!(outputs[7], "big");
     assert_eq!(outputs[8], "y");
+}
+
+#[test]
+fn abort_message_stops_a_render_with_its_reason() {
+    let aborted = |template: &str, event: serde_json::Value| {
+        render(
+            serde_json::json!({"body": {"type": "raw", "template": template}}),
+            event,
+        )
+    };
+    assert_eq!(
+        aborted(
+            r#"{% if data.total < 10 %}{% abort_message("too small") %}{% endif %}total {{ data.total }}"#,
+            serde_json::json!({"data": {"total": 5}})
+        ),
+        Err(RenderError::Aborted {
+            reason: "too small".into()
+        })
+    );
+    let sent = aborted(r#"{% if data.total < 10 %}{% abort_message("too small") %}{% endif %}total {{ data.total }}"#, serde_json::json!({"data": {"total": 50}})).unwrap();
+    assert_eq!(sent.body, "total 50");
+    // Without a reason, with spaces and whitespace control, with a value for a reason.
+    for (template, reason) in [
+        ("{% abort_message() %}", ""),
+        ("{%- abort_message ( 'x y' ) -%}", "x y"),
+        ("{% abort_message(data.why) %}", "because"),
+    ] {
+        assert_eq!(
+            aborted(template, serde_json::json!({"data": {"why": "because"}})),
+            Err(RenderError::Aborted {
+                reason: reason.into()
+            }),
+            "{template}"
+        );
+    }
+    // Anywhere: the URL too, and a header.
+    let in_url = render(
+        serde_json::json!({"url": "https://example.com/{% abort_message('no url') %}"}),
+        serde_json::json!({}),
+    );
+    assert_eq!(
+        in_url,
+        Err(RenderError::Aborted {
+            reason: "no url".into()
+        })
+    );
+    assert_eq!(RenderError::abort_error(""), "aborted");
+    assert_eq!(RenderError::abort_error("too small"), "aborted: too small");
+    // Parse errors keep their place, the blanked parentheses notwithstanding.
+    let bad = spec(
+        serde_json::json!({"body": {"type": "raw", "template": "{% abort_message('a') %}\n{% abort_message('b' 'c') %}"}}),
+    );
+    let err = CompiledWebhook::compile(&bad).unwrap_err();
+    assert!(err.message.contains("line 2"), "{}", err.message);
 }
