@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::panic)] // a benchmark: failing loudly is right
-//! `make bench`: rendering the reference webhook, and signing a 2 KiB body.
+//! `make bench`: rendering the reference webhook, evaluating a typical filter, and signing
+//! a 2 KiB body.
 //!
 //! The reference webhook (issue 2): a JSON body of 10 fields, 3 of them `default` on
 //! absent variables, a Liquid URL and 2 templated headers. The render includes building
@@ -8,7 +9,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use hookline_core::model::{Event, WebhookInput, WebhookSpec, decode_json};
 use hookline_core::signing;
-use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
+use hookline_core::template::{CompiledWebhook, Condition, RenderContext, Subject};
 use std::hint::black_box;
 
 fn reference_webhook() -> WebhookSpec {
@@ -69,6 +70,26 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let ctx = RenderContext::new(black_box(&event), subject);
             compiled.render(&ctx).unwrap()
+        })
+    });
+    // A typical filter at fan-out: the context of the event for one webhook, then the
+    // condition (SPEC §9; target < 2 µs).
+    let filter = Condition::compile("data.total > 100 and user.locale == \"ko\"").unwrap();
+    assert!(filter.is_direct());
+    c.bench_function("evaluate_a_typical_filter", |b| {
+        b.iter(|| {
+            let ctx = RenderContext::new(black_box(&event), subject);
+            filter.holds(&ctx).unwrap()
+        })
+    });
+    let liquid_only = Condition::compile(
+        "data.total > 100 and user.locale == \"ko\" and data.customer.name.size > 2",
+    )
+    .unwrap();
+    c.bench_function("evaluate_a_filter_liquid_evaluates", |b| {
+        b.iter(|| {
+            let ctx = RenderContext::new(black_box(&event), subject);
+            liquid_only.holds(&ctx).unwrap()
         })
     });
     let secrets = hookline_core::model::SigningSecrets {

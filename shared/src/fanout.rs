@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::clock::{Millis, SECOND};
 use crate::ids::new_id;
@@ -96,8 +98,14 @@ pub struct Conditions(Arc<Mutex<HashMap<String, (u64, Parsed)>>>);
 const MAX_CONDITIONS: usize = 4096;
 
 impl Conditions {
-    /// Whether `webhook`'s filter admits `event`, or why that cannot be told.
-    pub fn admit(&self, webhook: &Webhook, event: &Event) -> Result<bool, String> {
+    /// Whether `webhook`'s filter admits the event, or why that cannot be told. `context`
+    /// is the event's, built once per fan-out when a webhook first needs it.
+    pub fn admit<'a>(
+        &self,
+        webhook: &'a Webhook,
+        event: &'a Event,
+        context: &mut Option<RenderContext<'a>>,
+    ) -> Result<bool, String> {
         let Some(source) = &webhook.spec.filter else {
             return Ok(true);
         };
@@ -120,10 +128,19 @@ impl Conditions {
                 parsed
             }
         };
-        match &*condition {
-            Ok(condition) => condition.holds(&RenderContext::new(event, Subject::of(webhook))),
-            Err(why) => Err(why.clone()),
-        }
+        let condition = match &*condition {
+            Ok(condition) => condition,
+            Err(why) => return Err(why.clone()),
+        };
+        let subject = Subject::of(webhook);
+        let context = match context {
+            Some(context) => {
+                context.set_subject(subject);
+                context
+            }
+            None => context.insert(RenderContext::new(event, subject)),
+        };
+        condition.holds(context)
     }
 }
 
@@ -144,8 +161,8 @@ fn schedule(deliver_at: Option<Millis>, now: Millis) -> (i32, Millis, Option<Mil
 }
 
 /// A task's message, with the event inline unless that makes it too large.
-pub fn task_message(
-    task: &DeliveryTask,
+pub fn task_message<E: Serialize + Clone>(
+    task: &DeliveryTask<E>,
     entry_id: String,
     delay_seconds: i32,
 ) -> Result<OutgoingMessage, serde_json::Error> {
@@ -187,6 +204,7 @@ impl FanOut {
         // logged skipped with the error rather than dropped unseen.
         let mut deliveries = std::collections::BTreeMap::new();
         let mut skipped = std::collections::BTreeMap::new();
+        let mut context = None;
         for webhook in &subscribers {
             if !webhook
                 .spec
@@ -194,7 +212,7 @@ impl FanOut {
             {
                 continue;
             }
-            match self.conditions.admit(webhook, &event) {
+            match self.conditions.admit(webhook, &event, &mut context) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(why) => {
@@ -203,6 +221,7 @@ impl FanOut {
             }
             deliveries.insert(webhook.id.clone(), new_id("msg", now));
         }
+        drop(context);
         // Nobody asked for this report: nothing to record or send.
         if operational && deliveries.is_empty() {
             return Ok(Submitted {
@@ -300,7 +319,15 @@ impl FanOut {
     /// Sends the deliveries of `record` that are not yet enqueued, and notes them.
     async fn enqueue(&self, record: &EventRecord, now: Millis) -> Result<(), FanOutError> {
         let (delay, first_attempt_at, hold) = schedule(record.event.deliver_at, now);
-        let tasks: Vec<DeliveryTask> = record
+        // The event's JSON once, not once per delivery.
+        let event = serde_json::value::to_raw_value(&record.event).map_err(|e| {
+            tracing::error!(error = %e, "an event does not serialise");
+            FanOutError::Incomplete {
+                unsent: record.deliveries.len(),
+                total: record.deliveries.len(),
+            }
+        })?;
+        let tasks: Vec<DeliveryTask<&RawValue>> = record
             .deliveries
             .iter()
             .filter(|(webhook_id, _)| !record.enqueued.contains(*webhook_id))
@@ -310,7 +337,7 @@ impl FanOut {
                 project_id: record.project_id.clone(),
                 webhook_id: webhook_id.clone(),
                 event_id: record.event.id.clone(),
-                event: Some(record.event.clone()),
+                event: Some(&*event),
                 first_attempt_at,
                 deliver_at: hold,
                 operational: record.operational,
@@ -336,12 +363,12 @@ impl FanOut {
 
     /// Sends tasks in concurrent batches, retrying rejected entries; returns the webhook
     /// ids sent and the tasks that could not be.
-    pub async fn send(
+    pub async fn send<E: Serialize + Clone>(
         &self,
-        tasks: Vec<DeliveryTask>,
+        tasks: Vec<DeliveryTask<E>>,
         delay_seconds: i32,
-    ) -> (Vec<String>, Vec<DeliveryTask>) {
-        let mut pending: Vec<(DeliveryTask, OutgoingMessage)> = Vec::with_capacity(tasks.len());
+    ) -> (Vec<String>, Vec<DeliveryTask<E>>) {
+        let mut pending = Vec::with_capacity(tasks.len());
         let mut unsendable = Vec::new();
         for (i, task) in tasks.into_iter().enumerate() {
             match task_message(&task, format!("m{i}"), delay_seconds) {
@@ -360,24 +387,21 @@ impl FanOut {
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(50 << round)).await;
             }
-            let batches: Vec<Vec<(DeliveryTask, OutgoingMessage)>> =
-                pending.chunks(BATCH).map(<[_]>::to_vec).collect();
             let queue = &self.queue;
-            let results: Vec<_> = futures_util::stream::iter(batches)
-                .map(|batch| async move {
-                    let messages: Vec<OutgoingMessage> =
-                        batch.iter().map(|(_, m)| m.clone()).collect();
+            let results: Vec<_> = futures_util::stream::iter(batches(pending))
+                .map(|(tasks, messages)| async move {
                     let result = queue.send_batch(&messages).await;
-                    (batch, result)
+                    (tasks, messages, result)
                 })
                 .buffer_unordered(CONCURRENT_BATCHES)
                 .collect()
                 .await;
             pending = Vec::new();
-            for (batch, result) in results {
+            for (tasks, messages, result) in results {
+                let entries = tasks.into_iter().zip(messages);
                 match result {
                     Ok(rejected) => {
-                        for (task, message) in batch {
+                        for (task, message) in entries {
                             if rejected.contains(&message.id) {
                                 pending.push((task, message));
                             } else {
@@ -387,7 +411,7 @@ impl FanOut {
                     }
                     Err(e) => {
                         tracing::warn!(error = %crate::error::chain(&e), "a batch send failed; retrying its entries");
-                        pending.extend(batch);
+                        pending.extend(entries);
                     }
                 }
             }
@@ -395,6 +419,23 @@ impl FanOut {
         unsendable.extend(pending.into_iter().map(|(task, _)| task));
         (sent, unsendable)
     }
+}
+
+/// Entries split into the queue's batches, each as its tasks and their messages.
+#[allow(clippy::type_complexity)]
+fn batches<T>(entries: Vec<(T, OutgoingMessage)>) -> Vec<(Vec<T>, Vec<OutgoingMessage>)> {
+    let mut out: Vec<(Vec<T>, Vec<OutgoingMessage>)> =
+        Vec::with_capacity(entries.len().div_ceil(BATCH));
+    for (task, message) in entries {
+        match out.last_mut() {
+            Some((tasks, messages)) if tasks.len() < BATCH => {
+                tasks.push(task);
+                messages.push(message);
+            }
+            _ => out.push((vec![task], vec![message])),
+        }
+    }
+    out
 }
 
 /// The `webhook.disabled` operational event (SPEC §10) of a webhook just disabled, with
@@ -442,5 +483,51 @@ mod tests {
         );
         let later = now + 2 * 3_600_000;
         assert_eq!(schedule(Some(later), now), (900, later, Some(later)));
+    }
+
+    #[test]
+    fn a_task_with_the_event_serialised_once_is_the_same_message() {
+        let input = serde_json::json!({"id": "ev_1", "type": "order.placed",
+            "timestamp": "2026-11-22T07:00:00Z", "channel": "store-1",
+            "data": {"total": 120, "items": [{"sku": "A-1"}]},
+            "user": {"id": "u1", "locale": "ko", "attributes": {"tier": "gold"}}});
+        let event = Event::from_input(
+            crate::model::decode_json(input.to_string().as_bytes()).unwrap(),
+            0,
+            || unreachable!(),
+        )
+        .unwrap();
+        let task = DeliveryTask {
+            v: TASK_VERSION,
+            delivery_id: "msg_1".into(),
+            project_id: "acme".into(),
+            webhook_id: "wh_1".into(),
+            event_id: event.id.clone(),
+            event: Some(event.clone()),
+            first_attempt_at: 5,
+            deliver_at: Some(7),
+            operational: false,
+            attempts_before: 0,
+            skip: Some("filter: why".into()),
+        };
+        let raw = serde_json::value::to_raw_value(&event).unwrap();
+        let once = DeliveryTask {
+            event: Some(&*raw),
+            v: task.v,
+            delivery_id: task.delivery_id.clone(),
+            project_id: task.project_id.clone(),
+            webhook_id: task.webhook_id.clone(),
+            event_id: task.event_id.clone(),
+            first_attempt_at: task.first_attempt_at,
+            deliver_at: task.deliver_at,
+            operational: task.operational,
+            attempts_before: task.attempts_before,
+            skip: task.skip.clone(),
+        };
+        let a = task_message(&task, "m0".into(), 3).unwrap();
+        let b = task_message(&once, "m0".into(), 3).unwrap();
+        assert_eq!(a.body, b.body);
+        let back: DeliveryTask = serde_json::from_str(&b.body).unwrap();
+        assert_eq!(back, task);
     }
 }

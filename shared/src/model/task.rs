@@ -11,8 +11,12 @@ pub const TASK_VERSION: u32 = 1;
 /// Small on purpose: the webhook is loaded by id (its current settings apply), and the
 /// event travels inline unless it is too large, in which case only `event_id` does and the
 /// delivery function reads the stored event.
+///
+/// `E` is how the event is held: an [`Event`], or at fan-out the event's JSON serialised
+/// once for all of its deliveries (the message is the same either way).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeliveryTask {
+#[serde(bound(deserialize = "E: Deserialize<'de>"))]
+pub struct DeliveryTask<E = Event> {
     pub v: u32,
     /// The `webhook-id` header of every attempt of this delivery (`msg_…`).
     pub delivery_id: String,
@@ -21,7 +25,7 @@ pub struct DeliveryTask {
     pub event_id: String,
     /// The event itself, or `None` when it is stored apart because of its size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<Event>,
+    pub event: Option<E>,
     /// When the delivery became due: its first attempt. The 24-hour window counts from here.
     pub first_attempt_at: Millis,
     /// A scheduled delivery further ahead than SQS can delay a message.

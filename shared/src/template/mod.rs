@@ -113,6 +113,21 @@ impl<'a> Subject<'a> {
     }
 }
 
+fn object<'a, const N: usize>(entries: [(&'a str, Node<'a>); N]) -> Node<'a> {
+    Node::Object(Object(BTreeMap::from(entries)))
+}
+
+fn webhook_node(subject: Subject<'_>) -> Node<'_> {
+    object([
+        ("id", Node::str(subject.webhook_id)),
+        ("name", Node::str(subject.webhook_name)),
+    ])
+}
+
+fn project_node(id: &str) -> Node<'_> {
+    object([("id", Node::str(id))])
+}
+
 /// The Liquid context of one event for one webhook (SPEC §6): `event`, `data`, `user`,
 /// `webhook`, `project`.
 pub struct RenderContext<'a> {
@@ -123,9 +138,6 @@ pub struct RenderContext<'a> {
 
 impl<'a> RenderContext<'a> {
     pub fn new(event: &'a Event, subject: Subject<'a>) -> RenderContext<'a> {
-        fn object<'a, const N: usize>(entries: [(&'a str, Node<'a>); N]) -> Node<'a> {
-            Node::Object(Object(BTreeMap::from(entries)))
-        }
         let mut root = BTreeMap::from([
             (
                 "event",
@@ -143,14 +155,8 @@ impl<'a> RenderContext<'a> {
                 ]),
             ),
             ("data", Node::json(&event.data)),
-            (
-                "webhook",
-                object([
-                    ("id", Node::str(subject.webhook_id)),
-                    ("name", Node::str(subject.webhook_name)),
-                ]),
-            ),
-            ("project", object([("id", Node::str(subject.project_id))])),
+            ("webhook", webhook_node(subject)),
+            ("project", project_node(subject.project_id)),
         ]);
         if let Some(user) = &event.user {
             let mut u = BTreeMap::from([("attributes", Node::json(&user.attributes))]);
@@ -166,6 +172,18 @@ impl<'a> RenderContext<'a> {
             root: Object(root),
             event,
             project_id: subject.project_id,
+        }
+    }
+
+    /// The same event's context for another webhook of the same project: what fan-out
+    /// does between one webhook's filter and the next, instead of building it again.
+    pub fn set_subject(&mut self, subject: Subject<'a>) {
+        self.root.0.insert("webhook", webhook_node(subject));
+        if subject.project_id != self.project_id {
+            self.root
+                .0
+                .insert("project", project_node(subject.project_id));
+            self.project_id = subject.project_id;
         }
     }
 

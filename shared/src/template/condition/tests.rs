@@ -200,3 +200,24 @@ fn an_error_is_an_error_and_a_runaway_filter_meets_the_budget() {
         Ok(true)
     );
 }
+
+#[test]
+fn a_context_given_another_subject_sees_that_webhook_and_project() {
+    let e = event(serde_json::json!({"data": {"total": 1}}));
+    let mut ctx = RenderContext::new(&e, SUBJECT);
+    let filter = Condition::compile(
+        "webhook.name == \"erp\" and webhook.id == \"wh_2\" and project.id == \"beta\"",
+    )
+    .unwrap();
+    let liquid = Condition::compile("webhook.name == \"erp\" and project.id == \"beta\"").unwrap();
+    assert_eq!(filter.holds(&ctx), Ok(false));
+    ctx.set_subject(Subject {
+        project_id: "beta",
+        webhook_id: "wh_2",
+        webhook_name: "erp",
+    });
+    assert_eq!(filter.holds(&ctx), Ok(true));
+    assert_eq!(liquid.holds_by_liquid(&ctx), Ok(true));
+    ctx.set_subject(SUBJECT);
+    assert_eq!(filter.holds(&ctx), Ok(false));
+}
