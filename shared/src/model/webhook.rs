@@ -198,10 +198,55 @@ pub struct WebhookInput {
 impl WebhookInput {
     /// Checks a merge patch's fields and their types (as a request body would be
     /// checked), before there is a webhook to apply it to.
+    ///
+    /// A `null` inside an object (`{"headers": {"X-Old": null}}`) removes that key, as
+    /// RFC 7396 has it, so it is not a value to type-check; the patched webhook is
+    /// checked whole afterwards.
+    /// A body or auth without its `type` merges into the current one, so it can only be
+    /// checked once merged; it is left out here.
     pub fn check_patch(patch: &Map<String, Value>) -> Result<(), FieldError> {
+        let typed: Map<String, Value> = patch
+            .iter()
+            .filter(|(k, v)| !merges_into_a_tagged_value(k, v))
+            .map(|(k, v)| {
+                let mut v = without_removals(v);
+                if k == "locales"
+                    && let Value::Object(locales) = &mut v
+                {
+                    for locale in locales.values_mut() {
+                        if let Value::Object(parts) = locale
+                            && parts
+                                .get("body")
+                                .is_some_and(|b| merges_into_a_tagged_value("body", b))
+                        {
+                            parts.remove("body");
+                        }
+                    }
+                }
+                (k.clone(), v)
+            })
+            .collect();
         let bytes =
-            serde_json::to_vec(patch).map_err(|e| FieldError::invalid("", e.to_string()))?;
+            serde_json::to_vec(&typed).map_err(|e| FieldError::invalid("", e.to_string()))?;
         super::decode_json::<WebhookInput>(&bytes).map(|_| ())
+    }
+}
+
+/// A patch of `body` or `auth` that names no `type`: it merges into the current value.
+fn merges_into_a_tagged_value(key: &str, value: &Value) -> bool {
+    (key == "body" || key == "auth") && value.as_object().is_some_and(|o| !o.contains_key("type"))
+}
+
+/// A patch value without the keys it removes (those set to `null` in its objects).
+fn without_removals(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_removals(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -1422,6 +1467,34 @@ mod tests {
         // Read-only fields are ignored, unknown ones refused.
         assert!(patch(r#"{"id": "wh_x", "version": 7, "signing_secret": "whsec_x"}"#).is_ok());
         assert_eq!(patch(r#"{"colour": "red"}"#).unwrap_err().field, "colour");
+    }
+
+    #[test]
+    fn a_patch_is_type_checked_without_the_keys_it_removes_or_merges_into() {
+        let check = |json: &str| WebhookInput::check_patch(&decode_json(json.as_bytes()).unwrap());
+        // null inside an object removes that key: not a value of the wrong type.
+        assert!(check(r#"{"headers": {"X-Old": null}, "locales": {"ko": {"url": null}}}"#).is_ok());
+        // A body or auth without `type` merges into the current one (checked once merged).
+        assert!(
+            check(r#"{"body": {"fields": {"a": null}}, "auth": {"claims": {"aud": null}}}"#)
+                .is_ok()
+        );
+        assert!(check(r#"{"locales": {"ko": {"body": {"template": "t"}}}}"#).is_ok());
+        // Wrong types are still named.
+        assert_eq!(
+            check(r#"{"headers": {"X-New": 5}}"#).unwrap_err().field,
+            "headers.X-New"
+        );
+        assert_eq!(
+            check(r#"{"timeout_seconds": "9"}"#).unwrap_err().field,
+            "timeout_seconds"
+        );
+        assert_eq!(
+            check(r#"{"auth": {"type": "basic", "username": 5, "password": "p"}}"#)
+                .unwrap_err()
+                .field,
+            "auth"
+        );
     }
 
     #[test]
