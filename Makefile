@@ -14,12 +14,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 
-.PHONY: help setup dev test test-e2e check lint lint-infra unit bench bench-e2e build deploy clean
+.PHONY: help setup browser dev test test-e2e test-console console-screenshots check lint lint-infra unit bench bench-e2e build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
 	@echo "make test   formatting, clippy, infra lint and every test (installs tools into .venv first)"
-	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash, schemathesis"
+	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash, schemathesis, the console in Chromium"
+	@echo "make test-console  the console's browser tests alone (headless Chromium against make dev's stack)"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
@@ -53,13 +54,35 @@ unit:
 		cargo test --workspace --locked --lib --bins --tests -- --skip heavy:: --skip fuzz:: --skip hostile:: --skip faults::; \
 	fi
 
-test-e2e: setup
+test-e2e: setup test-console
 	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy) | binary(fuzz) | binary(hostile) | binary(faults)' --test-threads 1; \
 	else \
 		cargo test -p hookline-e2e --locked --test heavy --test fuzz --test hostile --test faults -- --test-threads 1; \
 	fi
+
+# The console's tests need a Chromium: Debian's package, installed here when missing and
+# running as root (as CI does); elsewhere, what to install is said and nothing runs.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (Debian package) for the console's browser tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "the console's browser tests need Chromium: install it (Debian/Ubuntu: sudo apt-get install chromium), then run this again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+test-console: setup browser
+	cargo build -p hookline-local --locked
+	$(VENV)/bin/python -m pytest tests/console -q -p no:cacheprovider
+
+# The README's screenshots, taken by the browser tests.
+console-screenshots: setup browser
+	cargo build -p hookline-local --locked
+	HOOKLINE_SCREENSHOTS=docs $(VENV)/bin/python -m pytest tests/console -q -p no:cacheprovider -k "table_shows or details_preview"
 
 lint-infra: setup
 	cfn-lint infra/template.yaml

@@ -111,6 +111,7 @@ def main() -> int:
                 print(f"""
 Hookline is running locally.
   API        {url}   (index at {url}/, OpenAPI at {url}/v1/openapi.json)
+  console    {url}/console   (sign in with the admin key and any project name)
   admin key  {admin_key}
   emulator   {ready['endpoint']} (DynamoDB + SQS; data lives until you stop this)
   private targets {'allowed' if env['HOOKLINE_ALLOW_PRIVATE_TARGETS'].lower() in ('true', '1', 'yes') else 'refused'}

@@ -9,7 +9,9 @@ use hookline_core::model::{
     Attempt, AttemptStatus, Webhook, WebhookInput, WebhookSpec, decode_json,
 };
 use hookline_core::store::dynamo::{DynamoApiKeyStore, DynamoAttemptLog, DynamoWebhookStore};
-use hookline_core::store::{ApiKeyRecord, ApiKeyStore, AttemptLog, StoreError, WebhookStore};
+use hookline_core::store::{
+    ApiKeyRecord, ApiKeyStore, AttemptLog, PortalTerms, StoreError, WebhookStore,
+};
 use hookline_e2e::Emulator;
 
 fn emulator() -> &'static Emulator {
@@ -152,12 +154,73 @@ async fn api_keys_are_found_by_id_and_deleted_only_within_their_project() {
         project_id: "acme".into(),
         key_hash: "ab".repeat(32),
         created_at: 42,
+        portal: None,
     };
     store.put(&record).await.unwrap();
     assert_eq!(store.get(&record.id).await.unwrap(), Some(record.clone()));
     assert!(!store.delete("globex", &record.id).await.unwrap());
     assert!(store.delete("acme", &record.id).await.unwrap());
     assert_eq!(store.get(&record.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn portal_tokens_keep_their_terms_and_a_project_lists_its_live_credentials_in_pages() {
+    let store = DynamoApiKeyStore::new(dynamo().await, emulator().var("HOOKLINE_API_KEYS_TABLE"));
+    let project = format!("keys-{}", new_id("p", now_ms()).to_lowercase());
+    let now = now_ms();
+    let mut live = Vec::new();
+    for i in 0..7 {
+        let portal = (i % 2 == 1).then_some(PortalTerms {
+            read_only: i == 3,
+            expires_at: (now / 1000 + 600) * 1000,
+        });
+        let record = ApiKeyRecord {
+            id: new_id("key", now + i),
+            project_id: project.clone(),
+            key_hash: format!("{i:064}"),
+            created_at: now + i,
+            portal,
+        };
+        store.put(&record).await.unwrap();
+        assert_eq!(store.get(&record.id).await.unwrap().as_ref(), Some(&record));
+        live.push(record);
+        // Expired tokens between the live ones: never listed.
+        let expired = ApiKeyRecord {
+            id: new_id("key", now + i),
+            project_id: project.clone(),
+            key_hash: "e".repeat(64),
+            created_at: now - 7_200_000,
+            portal: Some(PortalTerms {
+                read_only: false,
+                expires_at: (now / 1000 - 60) * 1000,
+            }),
+        };
+        store.put(&expired).await.unwrap();
+    }
+    live.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list(&project, 3, after.as_deref(), now)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        listed.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(listed, live);
+    assert!(
+        store
+            .list("other-project", 10, None, now)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 fn attempt(

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use hookline_core::api::{
-    self, ApiError, ApiPath, Authenticator, Caller, MAX_REQUEST_BYTES, PageRequest,
+    self, Access, ApiError, ApiPath, Authenticator, Caller, MAX_REQUEST_BYTES, PageRequest,
     check_project_id, json_body, new_api_key, optional_json_body,
 };
 use hookline_core::clock::{self, DAY, Millis};
@@ -33,6 +33,8 @@ use hookline_core::store::{ApiKeyStore, AttemptLog, HealthStore, WebhookStore, e
 use hookline_core::template::{
     CompiledWebhook, RenderContext, RenderError, RenderedRequest, Subject,
 };
+
+pub mod console;
 
 /// How long a rotated-out signing secret keeps signing.
 pub const ROTATION_OVERLAP: Millis = DAY;
@@ -122,13 +124,18 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/projects/{project}/webhooks/{id}/attempts",
             get(list_attempts),
         ),
-        ("/v1/projects/{project}/keys", post(create_key)),
+        (
+            "/v1/projects/{project}/keys",
+            post(create_key).get(list_keys),
+        ),
         ("/v1/projects/{project}/keys/{id}", delete(delete_key)),
+        ("/v1/projects/{project}/portal", post(create_portal_link)),
+        ("/v1/portal/session", get(session)),
     ]
 }
 
 pub fn router(state: AppState) -> Router {
-    api::router(routes())
+    api::router(routes().into_iter().chain(console::routes()).collect())
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
@@ -140,6 +147,7 @@ async fn index() -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "openapi": "/v1/openapi.json",
         "health": "/v1/health",
+        "console": "/console",
         "api": "/v1/projects/{project}/…  (Authorization: Bearer <api key>)",
     }))
 }
@@ -150,18 +158,6 @@ async fn openapi() -> Response {
         OPENAPI_JSON,
     )
         .into_response()
-}
-
-/// Authenticates the caller and checks it may act on `project`.
-async fn caller_for(
-    state: &AppState,
-    headers: &HeaderMap,
-    project: &str,
-) -> Result<Caller, ApiError> {
-    let caller = state.auth.authenticate(headers).await?;
-    check_project_id(project)?;
-    caller.authorize(project)?;
-    Ok(caller)
 }
 
 async fn load(state: &AppState, project: &str, id: &str) -> Result<Webhook, ApiError> {
@@ -262,7 +258,10 @@ async fn create_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     let input: WebhookInput = json_body(body)?;
     let spec = WebhookSpec::from_create(input)?;
     check_spec(&spec, state.policy(), &project)?;
@@ -284,7 +283,10 @@ async fn list_webhooks(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Read)
+        .await?;
     let PageRequest { limit, after, .. } =
         api::page_request(query.as_deref(), &project, "webhooks")?;
     let page = state
@@ -311,7 +313,10 @@ async fn get_webhook(
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Read)
+        .await?;
     let webhook = load(&state, &project, &id).await?;
     let health = state
         .health
@@ -358,7 +363,10 @@ async fn patch_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     let expected = if_match(&headers)?;
     let patch: serde_json::Map<String, serde_json::Value> = json_body(body)?;
     // Unknown fields and wrong types are named before the webhook is read.
@@ -410,7 +418,10 @@ async fn delete_webhook(
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     if !ids::is_id("wh", &id) || !state.webhooks.delete(&project, &id).await? {
         return Err(ApiError::NotFound);
     }
@@ -423,7 +434,10 @@ async fn rotate(
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     let current = load(&state, &project, &id).await?;
     let now = clock::now_ms();
     let mut spec = current.spec.clone();
@@ -455,6 +469,10 @@ async fn rotate(
 struct EventRequest {
     #[serde(default, deserialize_with = "hookline_core::model::optional_object")]
     event: Option<EventInput>,
+    /// Unsaved changes to try (a merge patch, as PATCH takes): the console's live
+    /// preview, and a test send before saving. Nothing is stored.
+    #[serde(default)]
+    webhook: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn event_for(request: EventRequest, spec: &WebhookSpec) -> Result<Event, ApiError> {
@@ -498,10 +516,19 @@ async fn render_for(
     id: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    access: Access,
 ) -> Result<(Webhook, Result<RenderedRequest, String>), ApiError> {
-    caller_for(state, headers, project).await?;
-    let request: EventRequest = optional_json_body(body)?;
-    let webhook = load(state, project, id).await?;
+    state.auth.for_project(headers, project, access).await?;
+    let mut request: EventRequest = optional_json_body(body)?;
+    let mut webhook = load(state, project, id).await?;
+    if let Some(patch) = request.webhook.take() {
+        let draft = WebhookInput::check_patch(&patch)
+            .map_err(ApiError::from)
+            .and_then(|()| Ok(webhook.spec.patched(&patch)?))
+            .and_then(|spec| check_spec(&spec, state.policy(), project).map(|_| spec))
+            .map_err(|e| e.within("webhook"))?;
+        webhook.spec = draft;
+    }
     let event = event_for(request, &webhook.spec)?;
     let rendered = match CompiledWebhook::compile(&webhook.spec)?
         .render(&RenderContext::new(&event, Subject::of(&webhook)))
@@ -519,7 +546,10 @@ async fn preview(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let preview = match render_for(&state, &project, &id, &headers, body).await?.1 {
+    let preview = match render_for(&state, &project, &id, &headers, body, Access::Read)
+        .await?
+        .1
+    {
         Ok(rendered) => PreviewBody {
             method: Some(rendered.method.as_str()),
             url: Some(rendered.url),
@@ -562,7 +592,8 @@ async fn test_send(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (webhook, rendered) = render_for(&state, &project, &id, &headers, body).await?;
+    let (webhook, rendered) =
+        render_for(&state, &project, &id, &headers, body, Access::Write).await?;
     let rendered = match rendered {
         Ok(rendered) => rendered,
         Err(reason) => {
@@ -645,7 +676,10 @@ async fn list_attempts(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller_for(&state, &headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Read)
+        .await?;
     let scope = format!("attempts:{id}");
     let PageRequest {
         limit,
@@ -713,19 +747,222 @@ async fn create_key(
         .into_response())
 }
 
+/// A project key or portal token as listed: never the key, nor its hash.
+#[derive(Serialize)]
+struct KeyView {
+    id: String,
+    /// `project` (an `hlk_` key) or `portal` (an `hlp_` token).
+    kind: &'static str,
+    read_only: bool,
+    #[serde(with = "clock::rfc3339::option")]
+    expires_at: Option<Millis>,
+    #[serde(with = "clock::rfc3339")]
+    created_at: Millis,
+}
+
+/// `GET …/keys` (admin): the project's keys and live portal tokens, oldest first.
+async fn list_keys(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = state.auth.authenticate(&headers).await?;
+    caller.require_admin()?;
+    check_project_id(&project)?;
+    let page = api::page_request(query.as_deref(), &project, "keys")?;
+    let found = state
+        .keys
+        .list(&project, page.limit, page.after.as_deref(), clock::now_ms())
+        .await?;
+    let data: Vec<KeyView> = found
+        .items
+        .into_iter()
+        .map(|k| KeyView {
+            id: k.id,
+            kind: if k.portal.is_some() {
+                "portal"
+            } else {
+                "project"
+            },
+            read_only: k.portal.is_some_and(|p| p.read_only),
+            expires_at: k.portal.map(|p| p.expires_at),
+            created_at: k.created_at,
+        })
+        .collect();
+    Ok(Json(ListPage {
+        data,
+        next_cursor: found.next.map(|k| encode_cursor(&project, "keys", &k)),
+    })
+    .into_response())
+}
+
+/// `DELETE …/keys/{id}`: the admin revokes any key or token of the project; a project
+/// key revokes the project's portal tokens (the links it hands out), never a key.
 async fn delete_key(
     State(state): State<AppState>,
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers).await?;
-    caller.require_admin()?;
+    caller.require_key()?;
     check_project_id(&project)?;
+    if caller != Caller::Admin {
+        caller.authorize(&project, Access::Write)?;
+        // A key, or another project's token, is answered as a missing one is.
+        let own_token = ids::is_id("key", &id)
+            && state
+                .keys
+                .get(&id)
+                .await?
+                .is_some_and(|r| r.project_id == project && r.portal.is_some());
+        if !own_token {
+            return Err(ApiError::NotFound);
+        }
+    }
     if !ids::is_id("key", &id) || !state.keys.delete(&project, &id).await? {
         return Err(ApiError::NotFound);
     }
     tracing::info!(key_id = %id, "api key revoked");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortalRequest {
+    ttl_seconds: Option<serde_json::Value>,
+    read_only: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct PortalLink {
+    id: String,
+    token: String,
+    url: String,
+    project_id: String,
+    read_only: bool,
+    #[serde(with = "clock::rfc3339")]
+    expires_at: Millis,
+}
+
+/// `POST …/portal`: a customer portal link (SPEC §11) for the admin key or the project's
+/// own key; a portal token cannot make another.
+async fn create_portal_link(
+    State(state): State<AppState>,
+    ApiPath(project): ApiPath<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
+    caller.require_key()?;
+    let request: PortalRequest = optional_json_body(body)?;
+    let ttl = match request.ttl_seconds {
+        None => api::PORTAL_DEFAULT_TTL_SECONDS,
+        Some(v) => v
+            .as_u64()
+            .filter(|t| (1..=api::PORTAL_MAX_TTL_SECONDS).contains(t))
+            .ok_or_else(|| {
+                hookline_core::error::FieldError::invalid(
+                    "ttl_seconds",
+                    format!(
+                        "ttl_seconds is a whole number of seconds from 1 to {}",
+                        api::PORTAL_MAX_TTL_SECONDS
+                    ),
+                )
+            })?,
+    };
+    let read_only = match request.read_only {
+        None => false,
+        Some(v) => v.as_bool().ok_or_else(|| {
+            hookline_core::error::FieldError::invalid("read_only", "read_only is true or false")
+        })?,
+    };
+    let (record, token) = api::new_portal_token(&project, read_only, ttl, clock::now_ms());
+    state.keys.put(&record).await?;
+    let expires_at = record.portal.map_or(0, |p| p.expires_at);
+    tracing::info!(key_id = %record.id, project_id = %project, read_only, "portal link created");
+    Ok((
+        StatusCode::CREATED,
+        Json(PortalLink {
+            url: format!("{}/console#token={token}", public_base(&headers)),
+            id: record.id,
+            token,
+            project_id: project,
+            read_only,
+            expires_at,
+        }),
+    )
+        .into_response())
+}
+
+/// Where this deployment is reached, for the links it hands out: `HOOKLINE_PUBLIC_URL`
+/// when set (a custom domain), otherwise the request's own host and scheme (API Gateway
+/// forwards `https`; the local runtime is plain HTTP).
+fn public_base(headers: &HeaderMap) -> String {
+    if let Ok(base) = std::env::var("HOOKLINE_PUBLIC_URL")
+        && !base.trim().is_empty()
+    {
+        return base.trim().trim_end_matches('/').to_string();
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    let scheme = match header("x-forwarded-proto") {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+/// Who a credential is: what the console signs in with.
+#[derive(Serialize)]
+struct Session {
+    /// `admin`, `project` or `portal`.
+    kind: &'static str,
+    project_id: Option<String>,
+    read_only: bool,
+    #[serde(with = "clock::rfc3339::option")]
+    expires_at: Option<Millis>,
+}
+
+/// `GET /v1/portal/session`: the credential's project and terms (any credential; for a
+/// portal token, SPEC §11's `project_id`, `read_only`, `expires_at`).
+async fn session(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let session = match state.auth.authenticate(&headers).await? {
+        Caller::Admin => Session {
+            kind: "admin",
+            project_id: None,
+            read_only: false,
+            expires_at: None,
+        },
+        Caller::Project(project) => Session {
+            kind: "project",
+            project_id: Some(project),
+            read_only: false,
+            expires_at: None,
+        },
+        Caller::Portal {
+            project,
+            read_only,
+            expires_at,
+        } => Session {
+            kind: "portal",
+            project_id: Some(project),
+            read_only,
+            expires_at: Some(expires_at),
+        },
+    };
+    Ok(Json(session).into_response())
 }
 
 #[cfg(test)]

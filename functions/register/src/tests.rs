@@ -873,6 +873,7 @@ async fn the_sam_local_fixtures_route_and_answer() {
             project_id: "acme".into(),
             key_hash: "0".repeat(64),
             created_at: 0,
+            portal: None,
         })
         .await
         .unwrap();
@@ -1251,4 +1252,451 @@ async fn a_filter_that_does_not_parse_is_refused_with_its_position() {
         )
         .await;
     assert_eq!(preview["body"], "store");
+}
+
+impl Harness {
+    async fn portal(&self, project: &str, key: &str, body: Value) -> Value {
+        let (status, v) = self
+            .call(
+                "POST",
+                &format!("/v1/projects/{project}/portal"),
+                Some(key),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v
+    }
+}
+
+/// Every registration route on project `acme`, with a body each accepts.
+fn acme_routes(id: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let p = "/v1/projects/acme";
+    vec![
+        ("GET", format!("{p}/webhooks"), None),
+        ("GET", format!("{p}/webhooks/{id}"), None),
+        ("POST", format!("{p}/webhooks/{id}/preview"), None),
+        ("GET", format!("{p}/webhooks/{id}/attempts"), None),
+        ("POST", format!("{p}/webhooks"), Some(hook())),
+        (
+            "PATCH",
+            format!("{p}/webhooks/{id}"),
+            Some(json!({"name": "renamed"})),
+        ),
+        ("POST", format!("{p}/webhooks/{id}/rotate"), None),
+        ("POST", format!("{p}/webhooks/{id}/test"), None),
+        ("DELETE", format!("{p}/webhooks/{id}"), None),
+        ("POST", format!("{p}/keys"), None),
+        ("GET", format!("{p}/keys"), None),
+        (
+            "DELETE",
+            format!("{p}/keys/key_00000000000000000000000000"),
+            None,
+        ),
+        ("POST", format!("{p}/portal"), None),
+    ]
+}
+
+#[tokio::test]
+async fn portal_links_are_issued_by_keys_and_describe_their_session() {
+    let h = harness();
+    let acme = h.project_key("acme").await;
+    for key in [ADMIN, acme.as_str()] {
+        let link = h.portal("acme", key, json!({})).await;
+        let token = link["token"].as_str().unwrap();
+        assert!(token.starts_with("hlp_"));
+        assert_eq!(
+            link["url"],
+            format!("http://localhost/console#token={token}")
+        );
+        assert_eq!(
+            (link["project_id"].as_str(), link["read_only"].as_bool()),
+            (Some("acme"), Some(false))
+        );
+        let (status, session) = h.call("GET", "/v1/portal/session", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(session["project_id"], "acme");
+        assert_eq!(session["read_only"], false);
+        assert_eq!(session["kind"], "portal");
+        assert_eq!(session["expires_at"], link["expires_at"]);
+        let expires = clock::parse_rfc3339(link["expires_at"].as_str().unwrap()).unwrap();
+        let hour = expires - clock::now_ms();
+        assert!((3_598_000..=3_600_000).contains(&hour), "{hour}");
+    }
+    // The link names the host it was asked on, https behind API Gateway.
+    let (_, link) = h
+        .raw(
+            "POST",
+            "/v1/projects/acme/portal",
+            Some(ADMIN),
+            &[
+                ("host", "abc.execute-api.eu-west-1.amazonaws.com"),
+                ("x-forwarded-proto", "https"),
+            ],
+            Body::from(r#"{"ttl_seconds": 60, "read_only": true}"#),
+        )
+        .await;
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://abc.execute-api.eu-west-1.amazonaws.com/console#token=hlp_")
+    );
+    assert_eq!(link["read_only"], true);
+    // Sessions of the other credentials.
+    let (_, admin) = h.call("GET", "/v1/portal/session", Some(ADMIN), None).await;
+    assert_eq!(
+        (admin["kind"].as_str(), admin["project_id"].as_str()),
+        (Some("admin"), None)
+    );
+    let (_, project) = h.call("GET", "/v1/portal/session", Some(&acme), None).await;
+    assert_eq!(
+        (project["kind"].as_str(), project["project_id"].as_str()),
+        (Some("project"), Some("acme"))
+    );
+    let (status, _) = h.call("GET", "/v1/portal/session", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Bad terms name their field and store nothing.
+    let before = h
+        .call("GET", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await
+        .1["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    for (body, field) in [
+        (json!({"ttl_seconds": 0}), "ttl_seconds"),
+        (json!({"ttl_seconds": 86_401}), "ttl_seconds"),
+        (json!({"ttl_seconds": 1.5}), "ttl_seconds"),
+        (json!({"ttl_seconds": "60"}), "ttl_seconds"),
+        (json!({"read_only": "yes"}), "read_only"),
+        (json!({"ttl": 60}), "ttl"),
+    ] {
+        let (status, v) = h
+            .call(
+                "POST",
+                "/v1/projects/acme/portal",
+                Some(ADMIN),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&v).1),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{body} {v}"
+        );
+    }
+    let after = h
+        .call("GET", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await
+        .1["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
+    // Another project's key gets nothing here.
+    let globex = h.project_key("globex").await;
+    let (status, _) = h
+        .call("POST", "/v1/projects/acme/portal", Some(&globex), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn every_route_enforces_portal_tokens() {
+    let h = harness();
+    let full = h.portal("acme", ADMIN, json!({})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = h.portal("acme", ADMIN, json!({"read_only": true})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let globex = h.portal("globex", ADMIN, json!({})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (expired, expired_token) =
+        api::new_portal_token("acme", false, 60, clock::now_ms() - 61_000);
+    h.keys.put(&expired).await.unwrap();
+    let is_read = |method: &str, uri: &str| {
+        (method == "GET" && !uri.ends_with("/keys"))
+            || (method == "POST" && uri.ends_with("/preview"))
+    };
+    let credential = |uri: &str| uri.contains("/keys") || uri.ends_with("/portal");
+    let id = h.create("acme", hook()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (method, uri, body) in acme_routes(&id) {
+        let call = |token: String| {
+            let (method, uri, body) = (method, uri.clone(), body.clone());
+            let h = &h;
+            async move { h.call(method, &uri, Some(&token), body).await }
+        };
+        // Expired: 401 everywhere. Another project's token: 403 everywhere.
+        let (status, v) = call(expired_token.clone()).await;
+        assert_eq!(
+            (status, error_code(&v).0),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{method} {uri}"
+        );
+        let (status, _) = call(globex.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}");
+        // Read-only: reads and previews, nothing else.
+        let (status, v) = call(read.clone()).await;
+        if is_read(method, &uri) {
+            assert!(
+                status.is_success(),
+                "read-only {method} {uri}: {status} {v}"
+            );
+        } else {
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "read-only {method} {uri}: {v}"
+            );
+            if !credential(&uri) {
+                assert_eq!(error_code(&v).0, "read_only", "{method} {uri}");
+            }
+        }
+        // Full: everything but credentials (keys and portal links).
+        let (status, v) = call(full.clone()).await;
+        if credential(&uri) {
+            assert_eq!(status, StatusCode::FORBIDDEN, "full {method} {uri}: {v}");
+        } else if method == "POST" && uri.ends_with("/test") {
+            // Sent to example.com, which this machine cannot reach: an answer, not a refusal.
+            assert_eq!(status, StatusCode::OK, "full {method} {uri}: {v}");
+        } else {
+            assert!(status.is_success(), "full {method} {uri}: {status} {v}");
+        }
+    }
+    // The read-only token left nothing behind: the full token created one webhook and
+    // deleted the first.
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/webhooks", Some(&read), None)
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn keys_are_listed_without_secrets_and_a_project_key_revokes_only_its_portal_links() {
+    let h = harness();
+    let acme = h.project_key("acme").await;
+    let globex = h.project_key("globex").await;
+    let link = h
+        .portal(
+            "acme",
+            &acme,
+            json!({"read_only": true, "ttl_seconds": 600}),
+        )
+        .await;
+    let other = h.portal("globex", &globex, json!({})).await;
+    let (status, list) = h
+        .call("GET", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = list["data"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["kind"], "project");
+    assert_eq!(
+        (listed[1]["kind"].as_str(), listed[1]["read_only"].as_bool()),
+        (Some("portal"), Some(true))
+    );
+    assert_eq!(listed[1]["id"], link["id"]);
+    assert!(
+        !list.to_string().contains(&acme)
+            && !list.to_string().contains(link["token"].as_str().unwrap())
+    );
+    assert!(!list.to_string().contains("hash"));
+    let (status, _) = h
+        .call("GET", "/v1/projects/acme/keys", Some(&acme), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A project key revokes its project's link; not another project's, not a key.
+    let acme_key_id = listed[0]["id"].as_str().unwrap();
+    for (uri, expected) in [
+        (
+            format!("/v1/projects/acme/keys/{acme_key_id}"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/v1/projects/acme/keys/{}", other["id"].as_str().unwrap()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/v1/projects/globex/keys/{}", other["id"].as_str().unwrap()),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            format!("/v1/projects/acme/keys/{}", link["id"].as_str().unwrap()),
+            StatusCode::NO_CONTENT,
+        ),
+    ] {
+        let (status, v) = h.call("DELETE", &uri, Some(&acme), None).await;
+        assert_eq!(status, expected, "{uri} {v}");
+    }
+    let (status, _) = h
+        .call("GET", "/v1/portal/session", link["token"].as_str(), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = h.call("GET", "/v1/portal/session", Some(&acme), None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_draft_is_previewed_and_test_sent_without_being_stored() {
+    let h = harness();
+    let created = h.create("acme", hook()).await;
+    let id = created["id"].as_str().unwrap();
+    let uri = format!("/v1/projects/acme/webhooks/{id}/preview");
+    let (status, v) = h
+        .call(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"webhook": {"url": "https://api.example.com/draft/{{ event.type }}"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["url"], "https://api.example.com/draft/order.placed");
+    // Its errors name the field inside `webhook`, at its line and column.
+    let (status, v) = h
+        .call("POST", &uri, Some(ADMIN), Some(json!({"webhook": {"body": {"type": "raw", "template": "{{ x ", "content_type": "text/plain"}}})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(error_code(&v).1, Some("webhook.body.template"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column"),
+        "{v}"
+    );
+    let (status, v) = h
+        .call(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"webhook": {"name": null}})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("webhook.name"))
+    );
+    let (status, v) = h
+        .call(
+            "POST",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"webhook": {"url": "http://127.0.0.1/x"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("webhook.url")),
+        "{v}"
+    );
+    // Nothing of it was stored.
+    let (_, stored) = h
+        .call(
+            "GET",
+            &format!("/v1/projects/acme/webhooks/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(stored["url"], created["url"]);
+    assert_eq!(stored["version"], created["version"]);
+}
+
+#[tokio::test]
+async fn the_console_is_served_with_its_policy_and_nothing_else_is() {
+    let h = harness();
+    for (uri, content_type) in [
+        ("/console", "text/html; charset=utf-8"),
+        ("/console/app.js", "text/javascript; charset=utf-8"),
+        ("/console/style.css", "text/css; charset=utf-8"),
+    ] {
+        let response = h
+            .app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let headers = response.headers();
+        assert_eq!(headers["content-type"], content_type);
+        assert_eq!(
+            headers["content-security-policy"],
+            console::CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+    }
+    for uri in [
+        "/console/secret.js",
+        "/console/..%2Fsrc%2Flib.rs",
+        "/console/index.html/x",
+    ] {
+        let (status, v) = h.call("GET", uri, None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(v["error"]["code"].is_string(), "{uri}: {v}");
+    }
+    let (status, _) = h.call("POST", "/console", None, None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_patch_removes_nested_keys_with_null_through_the_route() {
+    let h = harness();
+    let created = h
+        .create(
+            "acme",
+            json!({"name": "n", "url": "https://example.com/", "events": ["a"],
+                   "headers": {"X-Old": "1", "X-Keep": "2"},
+                   "body": {"type": "json", "fields": {"a": "1", "b": "2"}},
+                   "locales": {"ko": {"url": "https://example.com/ko", "body": {"type": "raw", "template": "x"}}},
+                   "auth": {"type": "jwt", "secret": "s", "claims": {"iss": "i", "aud": "a"}}}),
+        )
+        .await;
+    let uri = format!(
+        "/v1/projects/acme/webhooks/{}",
+        created["id"].as_str().unwrap()
+    );
+    let (status, v) = h
+        .call(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            Some(
+                json!({"headers": {"X-Old": null}, "body": {"fields": {"a": null}},
+                        "locales": {"ko": {"url": null}}, "auth": {"claims": {"aud": null}}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["headers"], json!({"X-Keep": "2"}));
+    assert_eq!(v["body"]["fields"], json!({"b": "2"}));
+    assert!(
+        v["locales"]["ko"]["url"].is_null() && v["locales"]["ko"]["body"]["template"] == "x",
+        "{v}"
+    );
+    assert_eq!(v["auth"]["claims"], json!({"iss": "i"}));
+    // A wrong type is still refused by name.
+    let (status, v) = h
+        .call(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"headers": {"X-New": 5}})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v).1),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("headers.X-New"))
+    );
 }

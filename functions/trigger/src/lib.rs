@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use hookline_core::FieldError;
 use hookline_core::api::{
-    self, ApiError, ApiPath, Authenticator, MAX_REQUEST_BYTES, PageRequest, json_body,
+    self, Access, ApiError, ApiPath, Authenticator, MAX_REQUEST_BYTES, PageRequest, json_body,
 };
 use hookline_core::clock::{self, DAY, Millis};
 use hookline_core::fanout::{FanOut, FanOutError, is_operational};
@@ -132,7 +132,10 @@ async fn post_event(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    state.auth.for_project(&headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     let input: EventInput = json_body(body)?;
     let now = clock::now_ms();
     let event = Event::from_input(input, now, || ids::new_id("evt", now))?;
@@ -185,7 +188,10 @@ async fn get_event(
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.auth.for_project(&headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Read)
+        .await?;
     let record = state
         .fanout
         .events
@@ -241,7 +247,10 @@ async fn list_events(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.auth.for_project(&headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Read)
+        .await?;
     let PageRequest {
         limit,
         after,
@@ -290,7 +299,10 @@ async fn list_deliveries(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.auth.for_project(&headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Read)
+        .await?;
     let scope = format!("deliveries:{id}");
     let PageRequest {
         limit,
@@ -338,7 +350,10 @@ async fn resend(
     ApiPath((project, id, delivery_id)): ApiPath<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    state.auth.for_project(&headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     existing_webhook(&state, &project, &id).await?;
     if !ids::is_id("msg", &delivery_id) {
         return Err(ApiError::NotFound);
@@ -418,7 +433,10 @@ async fn recover(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    state.auth.for_project(&headers, &project).await?;
+    state
+        .auth
+        .for_project(&headers, &project, Access::Write)
+        .await?;
     let request: RecoverRequest = json_body(body)?;
     let since = request
         .since

@@ -17,7 +17,7 @@ use hookline_core::queue::InMemoryDeliveryQueue;
 use hookline_core::store::memory::{
     InMemoryApiKeyStore, InMemoryAttemptLog, InMemoryEventStore, InMemoryWebhookStore,
 };
-use hookline_core::store::{EventRecord, EventStore, WebhookStore};
+use hookline_core::store::{ApiKeyStore, EventRecord, EventStore, WebhookStore};
 
 /// The admin key the `sam local` fixtures in tests/events carry.
 const ADMIN: &str = "local-admin-key";
@@ -28,6 +28,7 @@ struct Harness {
     events: Arc<InMemoryEventStore>,
     queue: Arc<InMemoryDeliveryQueue>,
     attempts: Arc<InMemoryAttemptLog>,
+    keys: Arc<InMemoryApiKeyStore>,
 }
 
 fn harness() -> Harness {
@@ -45,7 +46,7 @@ fn harness() -> Harness {
             conditions: Default::default(),
         },
         attempts: attempts.clone(),
-        auth: Authenticator::new(Some(Secret::new(ADMIN)), keys),
+        auth: Authenticator::new(Some(Secret::new(ADMIN)), keys.clone()),
     };
     Harness {
         app: router(state),
@@ -53,6 +54,7 @@ fn harness() -> Harness {
         events,
         queue,
         attempts,
+        keys,
     }
 }
 
@@ -1155,5 +1157,90 @@ async fn channels_and_filters_decide_who_gets_an_event() {
             Body::empty(),
         )
         .await;
-    assert_eq!(list["data"][0]["channel"], "store");
+    // (Both may carry the same millisecond: found by id, not by position.)
+    let channel_of = |id: &str| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .map(|e| e["channel"].clone())
+    };
+    assert_eq!(channel_of("e-large"), Some(json!("store")));
+    assert_eq!(channel_of("e-small"), Some(json!("web")));
+}
+
+#[tokio::test]
+async fn every_route_enforces_portal_tokens() {
+    let h = harness();
+    let now = now_ms();
+    let token = |project: &str, read_only: bool, at: i64| {
+        let (record, token) = hookline_core::api::new_portal_token(project, read_only, 60, at);
+        (record, token)
+    };
+    let (full, full_token) = token("acme", false, now);
+    let (read, read_token) = token("acme", true, now);
+    let (other, other_token) = token("globex", false, now);
+    let (expired, expired_token) = token("acme", false, now - 61_000);
+    for r in [&full, &read, &other, &expired] {
+        h.keys.put(r).await.unwrap();
+    }
+    let id = h.hook("acme", &["order.placed"], true).await;
+    let (_, accepted) = h
+        .post_event("acme", json!({"id": "ev_1", "type": "order.placed"}))
+        .await;
+    assert_eq!(accepted["matched"], 1);
+    let task = h.tasks()[0].clone();
+    attempted(&h, &task, &[AttemptStatus::DeadLettered]).await;
+    let delivery = task.delivery_id;
+    let p = "/v1/projects/acme";
+    let routes = [
+        ("GET", format!("{p}/events"), None, true),
+        ("GET", format!("{p}/events/ev_1"), None, true),
+        ("GET", format!("{p}/webhooks/{id}/deliveries"), None, true),
+        (
+            "POST",
+            format!("{p}/events"),
+            Some(json!({"type": "order.placed"})),
+            false,
+        ),
+        (
+            "POST",
+            format!("{p}/webhooks/{id}/deliveries/{delivery}/resend"),
+            None,
+            false,
+        ),
+        (
+            "POST",
+            format!("{p}/webhooks/{id}/recover"),
+            Some(json!({"since": "2026-01-01T00:00:00Z"})),
+            false,
+        ),
+    ];
+    for (method, uri, body, read_route) in routes {
+        let body = || {
+            body.as_ref()
+                .map_or_else(Body::empty, |b| Body::from(b.to_string()))
+        };
+        let (status, v) = h.raw(method, &uri, Some(&expired_token), body()).await;
+        assert_eq!(
+            (status, code(&v).0),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{method} {uri}"
+        );
+        let (status, _) = h.raw(method, &uri, Some(&other_token), body()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}");
+        let (status, v) = h.raw(method, &uri, Some(&read_token), body()).await;
+        if read_route {
+            assert_eq!(status, StatusCode::OK, "read-only {method} {uri}: {v}");
+        } else {
+            assert_eq!(
+                (status, code(&v).0),
+                (StatusCode::FORBIDDEN, "read_only"),
+                "{method} {uri}"
+            );
+        }
+        let (status, v) = h.raw(method, &uri, Some(&full_token), body()).await;
+        assert!(status.is_success(), "full {method} {uri}: {status} {v}");
+    }
 }

@@ -1,5 +1,7 @@
-//! API keys: the deployment's admin key (all projects), or a key bound to one project.
-//! Project keys look like `hlk_<id>_<secret>`; only their SHA-256 is stored, under the id.
+//! API credentials: the deployment's admin key (all projects), a project key
+//! (`hlk_<id>_<secret>`, one project), or a customer portal token (`hlp_<id>_<secret>`,
+//! one project, until it expires, perhaps read-only; SPEC §11). Only a key's SHA-256 is
+//! stored, under its id; the prefix says which kind the record must be.
 
 use std::sync::Arc;
 
@@ -8,34 +10,69 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::ApiError;
-use crate::clock::Millis;
+use crate::clock::{Millis, SECOND};
 use crate::config::Secret;
-use crate::store::{ApiKeyRecord, ApiKeyStore};
+use crate::store::{ApiKeyRecord, ApiKeyStore, PortalTerms};
 
 const KEY_PREFIX: &str = "hlk_";
+const PORTAL_PREFIX: &str = "hlp_";
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Admin,
     Project(String),
+    /// A customer portal token of this project.
+    Portal {
+        project: String,
+        read_only: bool,
+        expires_at: Millis,
+    },
+}
+
+/// What a route does with a project: reads it (GET, and previews, which store nothing)
+/// or changes something (anything else, a test send included: it calls a receiver).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
 }
 
 impl Caller {
-    /// May this caller act on `project`? A key for another project learns nothing: the
-    /// answer is the same 403 whether or not anything exists there.
-    pub fn authorize(&self, project: &str) -> Result<(), ApiError> {
+    /// May this caller act on `project` so? A key for another project learns nothing: the
+    /// answer is the same 403 whether or not anything exists there. A read-only portal
+    /// token reads, and is told it may not write.
+    pub fn authorize(&self, project: &str, access: Access) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),
             Caller::Project(p) if p == project => Ok(()),
-            Caller::Project(_) => Err(ApiError::Forbidden),
+            Caller::Portal {
+                project: p,
+                read_only,
+                ..
+            } if p == project => {
+                if *read_only && access == Access::Write {
+                    Err(ApiError::ReadOnly)
+                } else {
+                    Ok(())
+                }
+            }
+            Caller::Project(_) | Caller::Portal { .. } => Err(ApiError::Forbidden),
         }
     }
 
     pub fn require_admin(&self) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),
-            Caller::Project(_) => Err(ApiError::Forbidden),
+            Caller::Project(_) | Caller::Portal { .. } => Err(ApiError::Forbidden),
+        }
+    }
+
+    /// The admin key or a project key: a portal token never issues credentials.
+    pub fn require_key(&self) -> Result<(), ApiError> {
+        match self {
+            Caller::Admin | Caller::Project(_) => Ok(()),
+            Caller::Portal { .. } => Err(ApiError::Forbidden),
         }
     }
 }
@@ -77,50 +114,94 @@ impl Authenticator {
                 return Ok(Caller::Admin);
             }
         }
-        let id = key_id(presented).ok_or(ApiError::Unauthorized)?;
+        let (id, portal) = key_id(presented).ok_or(ApiError::Unauthorized)?;
         let record = self.keys.get(&id).await?.ok_or(ApiError::Unauthorized)?;
         let hash = sha256_hex(presented);
-        if bool::from(hash.as_bytes().ct_eq(record.key_hash.as_bytes())) {
-            Ok(Caller::Project(record.project_id))
-        } else {
-            Err(ApiError::Unauthorized)
+        if !bool::from(hash.as_bytes().ct_eq(record.key_hash.as_bytes()))
+            || portal != record.portal.is_some()
+            || record.expired(crate::clock::now_ms())
+        {
+            return Err(ApiError::Unauthorized);
         }
+        Ok(match record.portal {
+            None => Caller::Project(record.project_id),
+            Some(terms) => Caller::Portal {
+                project: record.project_id,
+                read_only: terms.read_only,
+                expires_at: terms.expires_at,
+            },
+        })
     }
 }
 
 impl Authenticator {
-    /// Authenticates the caller and checks it may act on `project`.
+    /// Authenticates the caller and checks it may act on `project` with `access`.
     pub async fn for_project(
         &self,
         headers: &HeaderMap,
         project: &str,
+        access: Access,
     ) -> Result<Caller, ApiError> {
         let caller = self.authenticate(headers).await?;
         check_project_id(project)?;
-        caller.authorize(project)?;
+        caller.authorize(project, access)?;
         Ok(caller)
     }
 }
 
-/// The record id inside a presented key, if it has our shape.
-fn key_id(presented: &str) -> Option<String> {
-    let rest = presented.strip_prefix(KEY_PREFIX)?;
+/// The record id inside a presented key or token, if it has our shape, and whether it is
+/// a portal token.
+fn key_id(presented: &str) -> Option<(String, bool)> {
+    let (rest, portal) = match presented.strip_prefix(KEY_PREFIX) {
+        Some(rest) => (rest, false),
+        None => (presented.strip_prefix(PORTAL_PREFIX)?, true),
+    };
     let (id, secret) = rest.split_at_checked(26)?;
     let secret = secret.strip_prefix('_')?;
     let id = format!("key_{id}");
-    (crate::ids::is_id("key", &id) && secret.len() >= 32).then_some(id)
+    (crate::ids::is_id("key", &id) && secret.len() >= 32).then_some((id, portal))
 }
 
 /// A new project key: the record to store and the key to show once.
 pub fn new_api_key(project: &str, now: Millis) -> (ApiKeyRecord, String) {
+    new_credential(KEY_PREFIX, project, None, now)
+}
+
+/// The most and the default lifetime of a portal token.
+pub const PORTAL_MAX_TTL_SECONDS: u64 = 86_400;
+pub const PORTAL_DEFAULT_TTL_SECONDS: u64 = 3_600;
+
+/// A new portal token for `project`, working for `ttl_seconds` from `now` (whole seconds):
+/// the record to store and the token to show once.
+pub fn new_portal_token(
+    project: &str,
+    read_only: bool,
+    ttl_seconds: u64,
+    now: Millis,
+) -> (ApiKeyRecord, String) {
+    let ttl = i64::try_from(ttl_seconds.min(PORTAL_MAX_TTL_SECONDS)).unwrap_or(0);
+    let terms = PortalTerms {
+        read_only,
+        expires_at: (now / SECOND + ttl) * SECOND,
+    };
+    new_credential(PORTAL_PREFIX, project, Some(terms), now)
+}
+
+fn new_credential(
+    prefix: &str,
+    project: &str,
+    portal: Option<PortalTerms>,
+    now: Millis,
+) -> (ApiKeyRecord, String) {
     let id = crate::ids::new_id("key", now);
     let suffix = id.trim_start_matches("key_");
-    let key = format!("{KEY_PREFIX}{suffix}_{}", crate::ids::random_token(32));
+    let key = format!("{prefix}{suffix}_{}", crate::ids::random_token(32));
     let record = ApiKeyRecord {
         id,
         project_id: project.to_string(),
         key_hash: sha256_hex(&key),
         created_at: now,
+        portal,
     };
     (record, key)
 }
@@ -195,12 +276,65 @@ mod tests {
     #[test]
     fn a_project_key_is_forbidden_elsewhere_and_from_admin_routes() {
         let caller = Caller::Project("acme".into());
-        assert!(caller.authorize("acme").is_ok());
+        assert!(caller.authorize("acme", Access::Write).is_ok());
         assert!(matches!(
-            caller.authorize("globex"),
+            caller.authorize("globex", Access::Read),
             Err(ApiError::Forbidden)
         ));
         assert!(matches!(caller.require_admin(), Err(ApiError::Forbidden)));
-        assert!(Caller::Admin.authorize("anything").is_ok());
+        assert!(caller.require_key().is_ok());
+        assert!(Caller::Admin.authorize("anything", Access::Write).is_ok());
+    }
+
+    #[tokio::test]
+    async fn portal_tokens_are_their_project_until_they_expire_and_read_only_reads() {
+        let store = Arc::new(InMemoryApiKeyStore::default());
+        let now = crate::clock::now_ms();
+        let (full, full_token) = new_portal_token("acme", false, 60, now);
+        let (read, read_token) = new_portal_token("acme", true, 60, now);
+        let (gone, gone_token) = new_portal_token("acme", false, 60, now - 61 * SECOND);
+        for r in [&full, &read, &gone] {
+            assert!(r.key_hash.len() == 64 && r.portal.is_some());
+            store.put(r).await.unwrap();
+        }
+        assert!(full_token.starts_with("hlp_") && !full.key_hash.contains(&full_token));
+        let auth = Authenticator::new(None, store.clone());
+        let caller = auth.authenticate(&bearer(&full_token)).await.unwrap();
+        assert!(
+            matches!(&caller, Caller::Portal { project, read_only: false, .. } if project == "acme")
+        );
+        assert!(caller.authorize("acme", Access::Write).is_ok());
+        assert!(matches!(
+            caller.authorize("globex", Access::Read),
+            Err(ApiError::Forbidden)
+        ));
+        assert!(matches!(caller.require_admin(), Err(ApiError::Forbidden)));
+        assert!(matches!(caller.require_key(), Err(ApiError::Forbidden)));
+        let reader = auth.authenticate(&bearer(&read_token)).await.unwrap();
+        assert!(reader.authorize("acme", Access::Read).is_ok());
+        assert!(matches!(
+            reader.authorize("acme", Access::Write),
+            Err(ApiError::ReadOnly)
+        ));
+        assert!(matches!(
+            auth.authenticate(&bearer(&gone_token)).await,
+            Err(ApiError::Unauthorized)
+        ));
+        // A token's secret under the other prefix is refused: the record says its kind.
+        let as_key = full_token.replacen("hlp_", "hlk_", 1);
+        assert!(matches!(
+            auth.authenticate(&bearer(&as_key)).await,
+            Err(ApiError::Unauthorized)
+        ));
+        let (key, key_secret) = new_api_key("acme", now);
+        store.put(&key).await.unwrap();
+        let as_token = key_secret.replacen("hlk_", "hlp_", 1);
+        assert!(matches!(
+            auth.authenticate(&bearer(&as_token)).await,
+            Err(ApiError::Unauthorized)
+        ));
+        // The longest a token lives is a day.
+        let (long, _) = new_portal_token("acme", false, u64::MAX, now);
+        assert!(long.portal.unwrap().expires_at <= now + 86_400 * SECOND);
     }
 }

@@ -3,7 +3,10 @@
 
 mod auth;
 
-pub use auth::{Authenticator, Caller, check_project_id, new_api_key};
+pub use auth::{
+    Access, Authenticator, Caller, PORTAL_DEFAULT_TTL_SECONDS, PORTAL_MAX_TTL_SECONDS,
+    check_project_id, new_api_key, new_portal_token,
+};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -31,6 +34,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("this API key is not allowed to do that")]
     Forbidden,
+    /// A read-only portal token asked to change something.
+    #[error("this portal link is read-only")]
+    ReadOnly,
     #[error("not found")]
     NotFound,
     /// No route has this path (as opposed to an unknown id on a route that exists).
@@ -68,7 +74,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ReadOnly => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
@@ -89,6 +95,7 @@ impl ApiError {
             } => Problem::new(*code, message.clone(), field.clone()),
             ApiError::Unauthorized => Problem::new("unauthorized", self.to_string(), None),
             ApiError::Forbidden => Problem::new("forbidden", self.to_string(), None),
+            ApiError::ReadOnly => Problem::new("read_only", self.to_string(), None),
             ApiError::NotFound => Problem::new("not_found", self.to_string(), None),
             ApiError::NoRoute => Problem::new("unknown_route", self.to_string(), None),
             ApiError::MethodNotAllowed => {
@@ -126,6 +133,22 @@ impl From<FieldError> for ApiError {
 }
 
 impl ApiError {
+    /// The error with its field named inside `prefix` (`url` → `webhook.url`), for a
+    /// request that carries the object checked under a key of its own.
+    pub fn within(self, prefix: &str) -> ApiError {
+        match self {
+            ApiError::Invalid(mut e) => {
+                e.field = if e.field.is_empty() {
+                    prefix.to_string()
+                } else {
+                    format!("{prefix}.{}", e.field)
+                };
+                ApiError::Invalid(e)
+            }
+            other => other,
+        }
+    }
+
     /// A dependency is down or stalled: 503, retry in a couple of seconds.
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::Unavailable {

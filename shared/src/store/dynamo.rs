@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::BTreeMap;
 
 use super::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, HealthStore, Page, StoreError,
-    WebhookStore,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, HealthStore, Page, PortalTerms,
+    StoreError, WebhookStore,
 };
 use crate::clock::Millis;
 use crate::health::{Failing, HealthRecord, Update, WINDOW_HOURS, hour_of};
@@ -298,17 +298,48 @@ impl DynamoApiKeyStore {
     }
 }
 
+/// A project's keys oldest first (`key_id` sorts by creation).
+const KEYS_BY_PROJECT: &str = "by_project";
+
+impl DynamoApiKeyStore {
+    fn decode(item: &Item) -> Result<ApiKeyRecord, StoreError> {
+        let portal = match item.get("kind") {
+            Some(AttributeValue::S(kind)) if kind == "portal" => Some(PortalTerms {
+                read_only: matches!(item.get("read_only"), Some(AttributeValue::Bool(true))),
+                expires_at: get_n(item, "expires_at")?.saturating_mul(1000),
+            }),
+            _ => None,
+        };
+        Ok(ApiKeyRecord {
+            id: get_s(item, "key_id")?.to_string(),
+            project_id: get_s(item, "project_id")?.to_string(),
+            key_hash: get_s(item, "key_hash")?.to_string(),
+            created_at: get_n(item, "created_at")?,
+            portal,
+        })
+    }
+}
+
 #[async_trait]
 impl ApiKeyStore for DynamoApiKeyStore {
     async fn put(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.client
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("key_id", s(&key.id))
             .item("project_id", s(&key.project_id))
             .item("key_hash", s(&key.key_hash))
-            .item("created_at", n(key.created_at))
-            .condition_expression("attribute_not_exists(key_id)")
+            .item("created_at", n(key.created_at));
+        if let Some(portal) = key.portal {
+            // `expires_at` in seconds is the table's TTL attribute: an expired token
+            // is refused at once and removed by DynamoDB within days.
+            put = put
+                .item("kind", s("portal"))
+                .item("read_only", AttributeValue::Bool(portal.read_only))
+                .item("expires_at", n(portal.expires_at / 1000));
+        }
+        put.condition_expression("attribute_not_exists(key_id)")
             .send()
             .await
             .map_err(|e| conditional(e, StoreError::AlreadyExists))?;
@@ -325,15 +356,50 @@ impl ApiKeyStore for DynamoApiKeyStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(item) = out.item() else {
-            return Ok(None);
-        };
-        Ok(Some(ApiKeyRecord {
-            id: get_s(item, "key_id")?.to_string(),
-            project_id: get_s(item, "project_id")?.to_string(),
-            key_hash: get_s(item, "key_hash")?.to_string(),
-            created_at: get_n(item, "created_at")?,
-        }))
+        out.item().map(Self::decode).transpose()
+    }
+
+    async fn list(
+        &self,
+        project: &str,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<ApiKeyRecord>, StoreError> {
+        // Expired tokens linger until TTL removes them: read past them, a page at a time.
+        let mut found = Vec::new();
+        let mut start = after.map(|a| {
+            Item::from([
+                ("project_id".to_string(), s(project)),
+                ("key_id".to_string(), s(a)),
+            ])
+        });
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(KEYS_BY_PROJECT)
+                .key_condition_expression("project_id = :p")
+                .expression_attribute_values(":p", s(project))
+                .set_exclusive_start_key(start)
+                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items() {
+                let record = Self::decode(item)?;
+                if !record.expired(now) {
+                    found.push(record);
+                }
+            }
+            start = out.last_evaluated_key().cloned();
+            if found.len() > limit || start.is_none() {
+                break;
+            }
+        }
+        found.truncate(limit + 1);
+        Ok(Page::from_overfetch(found, limit, |k| k.id.clone()))
     }
 
     async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError> {

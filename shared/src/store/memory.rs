@@ -113,6 +113,24 @@ impl ApiKeyStore for InMemoryApiKeyStore {
         Ok(self.items.lock().map_err(poisoned)?.get(id).cloned())
     }
 
+    async fn list(
+        &self,
+        project: &str,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<ApiKeyRecord>, StoreError> {
+        let items = self.items.lock().map_err(poisoned)?;
+        let found = items
+            .values()
+            .filter(|k| k.project_id == project && !k.expired(now))
+            .filter(|k| after.is_none_or(|a| k.id.as_str() > a))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(found, limit, |k| k.id.clone()))
+    }
+
     async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError> {
         let mut items = self.items.lock().map_err(poisoned)?;
         if items.get(id).is_some_and(|k| k.project_id == project) {

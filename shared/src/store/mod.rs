@@ -96,19 +96,46 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<Vec<Webhook>, StoreError>;
 }
 
-/// A project API key as stored: only its hash.
+/// A project API key or a portal token as stored: only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub id: String,
     pub project_id: String,
     pub key_hash: String,
     pub created_at: Millis,
+    /// A customer portal token's terms (SPEC §11); `None` for a project key.
+    pub portal: Option<PortalTerms>,
+}
+
+/// What a portal token (`hlp_…`) may do, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalTerms {
+    /// Only reads and previews.
+    pub read_only: bool,
+    /// When it stops working (whole seconds; the table's TTL then removes it).
+    pub expires_at: Millis,
+}
+
+impl ApiKeyRecord {
+    /// Whether it no longer works at `now`: a portal token past its time.
+    pub fn expired(&self, now: Millis) -> bool {
+        self.portal.is_some_and(|p| now >= p.expires_at)
+    }
 }
 
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
     async fn put(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn get(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// A project's keys and unexpired portal tokens, oldest first, `limit` at a time
+    /// after the id `after`.
+    async fn list(
+        &self,
+        project: &str,
+        limit: usize,
+        after: Option<&str>,
+        now: Millis,
+    ) -> Result<Page<ApiKeyRecord>, StoreError>;
     /// Deletes the key if it belongs to `project`; `false` otherwise.
     async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError>;
 }
