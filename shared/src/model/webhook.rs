@@ -96,7 +96,9 @@ pub struct LocaleVariant {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum AuthInput {
-    None,
+    /// Braces, not a unit variant: serde ignores `deny_unknown_fields` on an internally
+    /// tagged unit variant, and `{"type": "none", "token": "…"}` must be refused.
+    None {},
     Bearer {
         #[serde(default)]
         token: Option<String>,
@@ -205,6 +207,15 @@ impl WebhookInput {
     /// A body or auth without its `type` merges into the current one, so it can only be
     /// checked once merged; it is left out here.
     pub fn check_patch(patch: &Map<String, Value>) -> Result<(), FieldError> {
+        check_removed_header_names("headers", patch.get("headers"))?;
+        if let Some(Value::Object(locales)) = patch.get("locales") {
+            for (tag, locale) in locales {
+                check_removed_header_names(
+                    &format!("locales.{tag}.headers"),
+                    locale.get("headers"),
+                )?;
+            }
+        }
         let typed: Map<String, Value> = patch
             .iter()
             .filter(|(k, v)| !merges_into_a_tagged_value(k, v))
@@ -230,6 +241,23 @@ impl WebhookInput {
             serde_json::to_vec(&typed).map_err(|e| FieldError::invalid("", e.to_string()))?;
         super::decode_json::<WebhookInput>(&bytes).map(|_| ())
     }
+}
+
+/// The names a patch removes (`{"X-Old": null}`) are header names as well: what could
+/// never be set is refused rather than silently removed.
+fn check_removed_header_names(field: &str, headers: Option<&Value>) -> Result<(), FieldError> {
+    let Some(Value::Object(headers)) = headers else {
+        return Ok(());
+    };
+    for name in headers.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k) {
+        if !is_header_token(name) {
+            return Err(FieldError::invalid(
+                format!("{field}.{name}"),
+                "is not a valid HTTP header name",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A patch of `body` or `auth` that names no `type`: it merges into the current value.
@@ -564,7 +592,7 @@ fn replace_on_type_change(
 /// generated token when the same scheme is requested again without a new token.
 fn resolve_auth(input: Option<AuthInput>, previous: Option<&Auth>) -> Result<Auth, FieldError> {
     Ok(match input {
-        None | Some(AuthInput::None) => Auth::None,
+        None | Some(AuthInput::None {}) => Auth::None,
         Some(AuthInput::Bearer { token, generate }) => match (token, generate) {
             (Some(_), true) => {
                 return Err(FieldError::invalid(
@@ -736,9 +764,14 @@ fn check_body(field: &str, body: &BodyTemplate) -> Result<(), FieldError> {
     }
 }
 
-fn check_header_name(field: &str, name: &str) -> Result<(), FieldError> {
+/// An HTTP token (RFC 9110 §5.6.2) of 1 to 256 bytes.
+fn is_header_token(name: &str) -> bool {
     let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || name.len() > 256 || !name.bytes().all(is_tchar) {
+    !name.is_empty() && name.len() <= 256 && name.bytes().all(is_tchar)
+}
+
+fn check_header_name(field: &str, name: &str) -> Result<(), FieldError> {
+    if !is_header_token(name) {
         return Err(FieldError::invalid(
             field,
             "is not a valid HTTP header name",
@@ -1067,6 +1100,15 @@ mod tests {
         assert_eq!(spec.timeout_seconds, 30);
         assert_eq!(spec.auth, Auth::None);
         assert!(spec.body.is_none());
+    }
+
+    #[test]
+    fn auth_of_type_none_takes_no_other_field() {
+        let mut v = base();
+        v["auth"] = serde_json::json!({"type": "none"});
+        assert_eq!(create(&v.to_string()).unwrap().auth, Auth::None);
+        v["auth"] = serde_json::json!({"type": "none", "token": "t"});
+        assert_eq!(create(&v.to_string()).unwrap_err().field, "auth");
     }
 
     #[test]
@@ -1494,6 +1536,19 @@ mod tests {
                 .unwrap_err()
                 .field,
             "auth"
+        );
+        // A removed name must still be a header name (found by schemathesis).
+        assert_eq!(
+            check(r#"{"headers": {"/5U\u00ce": null}}"#)
+                .unwrap_err()
+                .field,
+            "headers./5UÎ"
+        );
+        assert_eq!(
+            check(r#"{"locales": {"ko": {"headers": {"a b": null}}}}"#)
+                .unwrap_err()
+                .field,
+            "locales.ko.headers.a b"
         );
     }
 
