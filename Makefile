@@ -14,13 +14,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 
-.PHONY: help setup browser dev test test-e2e test-console console-screenshots check lint lint-infra unit bench bench-e2e build deploy clean
+.PHONY: help setup browser dev test test-e2e test-console test-clients console-screenshots check lint lint-infra unit bench bench-e2e build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
 	@echo "make test   formatting, clippy, infra lint and every test (installs tools into .venv first)"
 	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash, schemathesis, the console in Chromium"
 	@echo "make test-console  the console's browser tests alone (headless Chromium against make dev's stack)"
+	@echo "make test-clients  generate Python and TypeScript clients from the OpenAPI document and drive make dev's stack with them"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
@@ -29,11 +30,15 @@ help:
 setup: $(STAMP)
 
 $(STAMP): requirements-dev.txt
+	@echo "setup 1/3: a Python virtualenv in $(VENV) (inside this checkout; nothing is installed outside it)"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "setup 2/3: pip itself, upgraded inside $(VENV)"
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	@echo "setup 3/3: the pinned tools of requirements-dev.txt (moto, cargo-lambda, zig, SAM CLI, cfn-lint, schemathesis, playwright, openapi-python-client); a few minutes the first time"
+	@$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+	@echo "setup: done ($(VENV))"
 
 dev: setup
 	cargo build -p hookline-local
@@ -54,7 +59,7 @@ unit:
 		cargo test --workspace --locked --lib --bins --tests -- --skip heavy:: --skip fuzz:: --skip hostile:: --skip faults::; \
 	fi
 
-test-e2e: setup test-console
+test-e2e: setup test-console test-clients
 	cargo build --workspace --bins --locked
 	@if cargo nextest --version >/dev/null 2>&1; then \
 		cargo nextest run -p hookline-e2e --locked --no-fail-fast -E 'binary(heavy) | binary(fuzz) | binary(hostile) | binary(faults)' --test-threads 1; \
@@ -79,6 +84,14 @@ test-console: setup browser
 	cargo build -p hookline-local --locked
 	$(VENV)/bin/python -m pytest tests/console -q -p no:cacheprovider
 
+# Clients generated as a user would (openapi-python-client from .venv, @hey-api/openapi-ts
+# from tests/clients/package-lock.json via npm ci) into target/clients; a generator's
+# warning fails the run.
+test-clients: setup
+	cargo build -p hookline-local --locked
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
+	$(VENV)/bin/python -m pytest tests/clients -q -p no:cacheprovider
+
 # The README's screenshots, taken by the browser tests.
 console-screenshots: setup browser
 	cargo build -p hookline-local --locked
@@ -92,7 +105,9 @@ test: setup lint lint-infra unit
 
 # The functions run on arm64 (Graviton): cargo-lambda cross-compiles with zig from .venv.
 build: setup
+	@echo "build: adding the Rust target aarch64-unknown-linux-gnu to your toolchain ($${RUSTUP_HOME:-$$HOME/.rustup}, outside this checkout; nothing to do if it is there)"
 	rustup target add aarch64-unknown-linux-gnu
+	@echo "build: sam build (cargo lambda with zig from $(VENV), arm64) into infra/.aws-sam"
 	cd infra && sam build
 
 # Guided the first time (no saved deploy section); HOOKLINE_ADMIN_KEY, when set, is passed
