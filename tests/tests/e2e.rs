@@ -153,7 +153,10 @@ async fn the_retry_rule_table_end_to_end() {
         hooks.push((name, h));
     }
     stack
-        .event("acme", json!({"id": "ev-rules", "type": "a"}))
+        .event(
+            "acme",
+            json!({"id": "ev-rules", "type": "a", "data": {"card": "card-4242-never-logged"}}),
+        )
         .await;
     let finals = |a: &[Value]| a.last().is_some_and(|l| l["status"] != "retrying");
     let mut logs = std::collections::HashMap::new();
@@ -225,6 +228,64 @@ async fn the_retry_rule_table_end_to_end() {
             .all(|r| r.header("webhook-id") == down[0].header("webhook-id"))
     );
     stack.assert_no_secrets_logged();
+    let attempts: usize = logs.values().map(Vec::len).sum();
+    assert_reads_well(&stack.logs(), attempts);
+}
+
+/// What a person reading `make dev`'s output needs (SPEC §8, issue 19): every line a UTC
+/// timestamp and a level first, plain values (no Rust `Some(..)`/`None`), one line per
+/// attempt, and the reason of every attempt that did not deliver; never a payload.
+fn assert_reads_well(log: &str, attempts: usize) {
+    let mut attempt_lines = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with('{') {
+            // A CloudWatch embedded-metric record: JSON by design.
+            let record: Result<Value, _> = serde_json::from_str(line);
+            assert!(
+                record.is_ok_and(|r| r["_aws"].is_object()),
+                "a JSON line that is no metric record: {line}"
+            );
+            continue;
+        }
+        let (stamp, rest) = line.split_once(' ').unwrap_or((line, ""));
+        assert!(
+            stamp.len() >= 20
+                && stamp.ends_with('Z')
+                && stamp.as_bytes()[10] == b'T'
+                && stamp[..4].bytes().all(|b| b.is_ascii_digit()),
+            "a line without a UTC timestamp first: {line}"
+        );
+        let level = rest.trim_start().split(' ').next().unwrap_or("");
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level),
+            "a line without a level: {line}"
+        );
+        assert!(
+            !line.contains("Some(") && !line.contains("=None") && !line.contains("None,"),
+            "Rust Debug text in a log line: {line}"
+        );
+        assert!(
+            !line.contains("card-4242"),
+            "a payload value logged: {line}"
+        );
+        let fields = &rest.trim_start()[level.len()..].trim_start();
+        if fields.starts_with("attempt ") {
+            attempt_lines += 1;
+            if !fields.contains("status=delivered") {
+                assert!(
+                    fields.contains("reason="),
+                    "an attempt that did not deliver, logged without its reason: {line}"
+                );
+            }
+            if ["retrying", "failed", "dead_lettered"]
+                .iter()
+                .any(|s| fields.contains(&format!("status={s} ")))
+            {
+                assert_eq!(level, "WARN", "a failed attempt below WARN: {line}");
+            }
+        }
+    }
+    assert_eq!(attempt_lines, attempts, "one log line per attempt");
 }
 
 #[tokio::test]
