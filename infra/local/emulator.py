@@ -3,7 +3,7 @@
 infra/template.yaml created in it — read from the template itself, so AWS and local
 cannot drift.
 
-    emulator.py serve [--port N] [--prefix P] [--parent-pid PID]
+    emulator.py serve [--port N] [--host ADDR] [--prefix P] [--parent-pid PID]
 
 Starts the emulator (port 0 picks a free one), creates every AWS::DynamoDB::Table and
 AWS::SQS::Queue of the template under the name `<prefix>-<LogicalId>`, then prints one
@@ -11,6 +11,11 @@ line `READY <json>` with the endpoint and the environment the functions read (th
 template's Globals.Function.Environment, with each !Ref to a table or queue resolved
 to the local name or URL). It serves until SIGINT/SIGTERM, or until --parent-pid exits
 (so an emulator started by a test never outlives it). State lives as long as it runs.
+
+It listens on 127.0.0.1 unless --host says otherwise: `sam local` runs the functions in
+Docker containers, which reach the host through host.docker.internal, so for them it
+must listen where that name points (`--host 0.0.0.0`; see the README's `sam local`).
+Anyone who can reach that address can read and write the emulated tables.
 """
 
 import argparse
@@ -146,8 +151,9 @@ def serve(args) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = args.port or free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address=args.host, port=port, verbose=False)
     server.start()
+    # Where this process reaches it (the tables and queues are created through it).
     endpoint = f"http://127.0.0.1:{port}"
     template = load_template(Path(args.template))
     made = create_resources(template, endpoint, args.prefix)
@@ -169,6 +175,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="start the emulator and create the template's resources")
     s.add_argument("--port", type=int, default=0)
+    s.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0 for sam local's containers)")
     s.add_argument("--prefix", default="hookline-local")
     s.add_argument("--parent-pid", type=int, default=0)
     s.add_argument("--template", default=str(TEMPLATE))
