@@ -25,6 +25,7 @@ pub mod sender;
 pub mod signing;
 pub mod store;
 pub mod template;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{FieldError, Problem};

@@ -16,8 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::config::Credentials;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
@@ -95,18 +94,17 @@ impl Emulator {
 
     /// An SDK configuration that talks to this emulator with dummy credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
+        hookline_core::aws::config(
+            Some(self.endpoint.clone()),
+            Some("us-east-1".to_string()),
+            Some(Credentials::new(
                 "local",
                 "local",
                 None,
                 None,
                 "hookline-tests",
-            ))
-            .load()
-            .await
+            )),
+        )
     }
 
     /// Sends a signal (`STOP`, `CONT`, `KILL`) to the emulator process: a stalled or a

@@ -93,7 +93,9 @@ impl Stack {
             url: format!("http://127.0.0.1:{port}"),
             log,
             env,
-            http: reqwest::Client::new(),
+            http: hookline_core::tls::reqwest_builder()
+                .build()
+                .expect("an HTTP client"),
             secrets: std::sync::Mutex::new(vec![ADMIN_KEY.to_string()]),
         };
         stack.start_runtime().await;

@@ -97,7 +97,7 @@ async fn a_crashed_runtime_is_restarted_and_the_data_kept() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let http = reqwest::Client::new();
+    let http = hookline_core::tls::reqwest_builder().build().unwrap();
     wait_healthy(&http, &url).await;
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
         let http = http.clone();

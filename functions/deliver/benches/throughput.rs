@@ -297,7 +297,7 @@ struct Bare {
 impl Bare {
     async fn new(url: &str) -> Bare {
         let bare = Bare {
-            client: reqwest::Client::builder().build().unwrap(),
+            client: hookline_core::tls::reqwest_builder().build().unwrap(),
             url: url.to_string(),
         };
         bare.run().await; // warm the connection pool

@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), lambda_runtime::Error> {
     hookline_core::logging::init();
     let config = hookline_core::Config::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = hookline_core::aws::load().await;
     let deliverer = &deliver::Deliverer::from_config(&config, &aws)?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Invocation>| async move {

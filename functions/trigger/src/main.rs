@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), lambda_http::Error> {
     hookline_core::logging::init();
     let config = hookline_core::Config::from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = hookline_core::aws::load().await;
     let state = trigger::AppState::from_config(&config, &aws).await?;
     lambda_http::run(trigger::router(state)).await
 }

@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )?),
         concurrency: env_number("HOOKLINE_LOCAL_CONCURRENCY", 4)?,
     };
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = hookline_core::aws::load().await;
     let register = register::router(register::AppState::from_config(&config, &aws).await?);
     let trigger = trigger::router(trigger::AppState::from_config(&config, &aws).await?);
     let deliverer = Arc::new(deliver::Deliverer::from_config(&config, &aws)?);

@@ -108,7 +108,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: TargetPolicy) -> Result<Sender, ClientError> {
-        let client = reqwest::Client::builder()
+        let client = crate::tls::reqwest_builder()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver { policy }))
             .no_proxy()
