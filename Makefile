@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_OFFLINE := AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline
 
-.PHONY: help setup browser dev test test-e2e test-console test-clients console-screenshots check lint lint-infra unit bench bench-coldstart bench-e2e build deploy clean
+.PHONY: help setup browser dev test test-e2e test-console test-clients console-screenshots check lint lint-infra unit bench bench-coldstart bench-cost bench-e2e build deploy clean
 
 help:
 	@echo "make dev    run Hookline locally (emulated DynamoDB + SQS, API on 127.0.0.1:3000)"
@@ -22,7 +22,7 @@ help:
 	@echo "make test-e2e  the heavy end-to-end cases: 6,000 deliveries with failures, a crash, schemathesis, the console in Chromium"
 	@echo "make test-console  the console's browser tests alone (headless Chromium against make dev's stack)"
 	@echo "make test-clients  generate Python and TypeScript clients from the OpenAPI document and drive make dev's stack with them"
-	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks, delivery throughput, cold start (bench-coldstart)"
+	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks, delivery throughput, cold start (bench-coldstart), cost (bench-cost)"
 	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
 	@echo "make deploy sam deploy (--guided the first time)"
@@ -124,7 +124,12 @@ bench: setup
 	cargo bench -p hookline-core --bench core
 	cargo bench -p hookline-e2e --bench fanout
 	cargo bench -p deliver --bench throughput
-	$(MAKE) --no-print-directory bench-coldstart
+	$(MAKE) --no-print-directory bench-coldstart bench-cost
+
+# What a million deliveries cost: the reference load through the real handlers against
+# the emulator, every AWS request counted, priced at list prices (infra/local/benches/cost.rs).
+bench-cost: setup
+	AWS_LAMBDA_LOG_FORMAT=JSON cargo bench -p hookline-local --bench cost
 
 # Cold start, peak RSS and size of each function beside a bare lambda_runtime binary
 # (tests/bare-lambda) built with the same profile in the same run; the arm64 zips come

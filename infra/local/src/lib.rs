@@ -182,34 +182,45 @@ pub async fn poll(
                 continue;
             }
         };
-        let failed: HashSet<String> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
-        let done: Vec<DeleteMessageBatchRequestEntry> = messages
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.message_id().is_some_and(|id| !failed.contains(id)))
-            .filter_map(|(i, m)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(format!("d{i}"))
-                    .set_receipt_handle(m.receipt_handle().map(str::to_string))
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if !done.is_empty()
-            && let Err(e) = sqs
-                .delete_message_batch()
-                .queue_url(&queue_url)
-                .set_entries(Some(done))
-                .send()
-                .await
-        {
-            // Undeleted messages come back and are delivered again, with the same webhook-id.
-            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed");
-        }
+        delete_delivered(&sqs, &queue_url, &messages, &response).await;
+    }
+}
+
+/// What the event source mapping does after an invocation: deletes the messages the
+/// handler did not report as failed (those come back after their visibility timeout).
+pub async fn delete_delivered(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[Message],
+    response: &aws_lambda_events::event::sqs::SqsBatchResponse,
+) {
+    let failed: HashSet<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    let done: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.message_id().is_some_and(|id| !failed.contains(id)))
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(format!("d{i}"))
+                .set_receipt_handle(m.receipt_handle().map(str::to_string))
+                .build()
+                .ok()
+        })
+        .collect();
+    if !done.is_empty()
+        && let Err(e) = sqs
+            .delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(done))
+            .send()
+            .await
+    {
+        // Undeleted messages come back and are delivered again, with the same webhook-id.
+        tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "delete failed");
     }
 }
 
