@@ -7,10 +7,10 @@
 //! - webhooks are sent trusting Mozilla's root program (webpki-roots: trust anchors as
 //!   static data, nothing read or parsed at start), as browsers do;
 //! - the AWS SDK trusts only Amazon Trust Services' roots, which sign the certificates
-//!   of the AWS endpoints these functions call (DynamoDB, SQS, Secrets Manager, STS):
+//!   of the AWS endpoints these functions call (DynamoDB, SQS, Secrets Manager):
 //!   a certificate from any other CA is refused there, whoever issued it.
 //!
-//! Both use rustls on ring (smaller than aws-lc, and no C toolchain beyond cc).
+//! Both use rustls on ring: smaller than aws-lc, and quicker to build.
 
 use std::sync::Arc;
 
