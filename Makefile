@@ -23,7 +23,7 @@ help:
 	@echo "make test-console  the console's browser tests alone (headless Chromium against make dev's stack)"
 	@echo "make test-clients  generate Python and TypeScript clients from the OpenAPI document and drive make dev's stack with them"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks, delivery throughput, cold start (bench-coldstart), cost (bench-cost)"
-	@echo "make setup  create .venv with moto, cargo-lambda, zig, SAM CLI and cfn-lint"
+	@echo "make setup  create .venv with the pinned tools of requirements-dev.txt (moto, cargo-lambda, zig, SAM CLI, cfn-lint, schemathesis, playwright, openapi-python-client)"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
 	@echo "make deploy sam deploy (--guided the first time)"
 
@@ -136,6 +136,7 @@ bench-cost: setup
 # from cargo lambda (zig from .venv), as make build makes them.
 bench-coldstart: setup
 	cargo build --release --locked -p register -p trigger -p deliver -p bare-lambda
+	@echo "bench-coldstart: adding the Rust target aarch64-unknown-linux-gnu to your toolchain ($${RUSTUP_HOME:-$$HOME/.rustup}, outside this checkout), as make build does"
 	rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --locked --output-format zip -p register -p trigger -p deliver -p bare-lambda
 	cargo bench -p hookline-e2e --bench coldstart
