@@ -247,3 +247,44 @@ fn excerpts_cut_at_character_boundaries() {
     assert!(e.chars().all(|c| c == '한'));
     assert_eq!(excerpt(b"short"), "short");
 }
+
+/// An https receiver whose certificate chains to no root of Mozilla's program (here a
+/// self-signed one for 127.0.0.1) is refused at the handshake: no request reaches it, and
+/// the attempt fails as a connection error (retried, as a receiver may fix its
+/// certificate). Guards the compiled-in trust store (`crate::tls`) against a verifier that
+/// accepts anything.
+#[tokio::test]
+async fn an_https_receiver_with_an_untrusted_certificate_gets_no_request() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(include_bytes!("testdata/self-signed.crt")).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("testdata/self-signed.key")).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Blocking rustls on a thread: the handshake's result, and any request bytes read.
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let conn = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = [0u8; 1024];
+        std::io::Read::read(&mut tls, &mut buf).unwrap_or(0)
+    });
+    let sent = send(format!("https://127.0.0.1:{port}/hook"), 5_000).await;
+    match &sent.outcome {
+        Outcome::Connection(why) => assert!(why.to_lowercase().contains("certificate"), "{why}"),
+        other => panic!("expected a refused handshake, got {other:?}"),
+    }
+    assert!(sent.outcome.is_retryable());
+    assert_eq!(server.join().unwrap(), 0, "the receiver read request bytes");
+}
