@@ -207,12 +207,26 @@ impl WebhookInput {
     /// A body or auth without its `type` merges into the current one, so it can only be
     /// checked once merged; it is left out here.
     pub fn check_patch(patch: &Map<String, Value>) -> Result<(), FieldError> {
-        check_removed_header_names("headers", patch.get("headers"))?;
+        check_removed_keys("headers", patch.get("headers"), check_header_token)?;
+        check_removed_keys("locales", patch.get("locales"), check_locale_tag)?;
+        check_removed_keys(
+            "body.fields",
+            patch.get("body").and_then(|b| b.get("fields")),
+            check_field_name,
+        )?;
         if let Some(Value::Object(locales)) = patch.get("locales") {
             for (tag, locale) in locales {
-                check_removed_header_names(
+                let headers = locale.get("headers");
+                check_removed_keys(
                     &format!("locales.{tag}.headers"),
-                    locale.get("headers"),
+                    headers,
+                    check_header_token,
+                )?;
+                let fields = locale.get("body").and_then(|b| b.get("fields"));
+                check_removed_keys(
+                    &format!("locales.{tag}.body.fields"),
+                    fields,
+                    check_field_name,
                 )?;
             }
         }
@@ -243,19 +257,40 @@ impl WebhookInput {
     }
 }
 
-/// The names a patch removes (`{"X-Old": null}`) are header names as well: what could
-/// never be set is refused rather than silently removed.
-fn check_removed_header_names(field: &str, headers: Option<&Value>) -> Result<(), FieldError> {
-    let Some(Value::Object(headers)) = headers else {
+/// The keys a patch removes (`{"X-Old": null}`) are names like any other: one that could
+/// never be set (a header name that is no HTTP token, a bad locale tag, an empty body
+/// field name) is refused rather than silently removed, as the document refuses it.
+fn check_removed_keys(
+    field: &str,
+    object: Option<&Value>,
+    check: fn(&str, &str) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    let Some(Value::Object(object)) = object else {
         return Ok(());
     };
-    for name in headers.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k) {
-        if !is_header_token(name) {
-            return Err(FieldError::invalid(
-                format!("{field}.{name}"),
-                "is not a valid HTTP header name",
-            ));
-        }
+    for name in object.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k) {
+        check(&format!("{field}.{name}"), name)?;
+    }
+    Ok(())
+}
+
+fn check_header_token(field: &str, name: &str) -> Result<(), FieldError> {
+    if is_header_token(name) {
+        Ok(())
+    } else {
+        Err(FieldError::invalid(
+            field,
+            "is not a valid HTTP header name",
+        ))
+    }
+}
+
+fn check_field_name(field: &str, name: &str) -> Result<(), FieldError> {
+    if name.is_empty() || name.len() > 256 {
+        return Err(FieldError::invalid(
+            field,
+            "a field name must be 1 to 256 bytes",
+        ));
     }
     Ok(())
 }
@@ -728,12 +763,7 @@ fn check_body(field: &str, body: &BodyTemplate) -> Result<(), FieldError> {
             let mut total = 0;
             for (key, value) in fields {
                 let f = format!("{field}.fields.{key}");
-                if key.is_empty() || key.len() > 256 {
-                    return Err(FieldError::invalid(
-                        f,
-                        "a field name must be 1 to 256 bytes",
-                    ));
-                }
+                check_field_name(&f, key)?;
                 check_template(&f, value)?;
                 total += value.len();
             }
@@ -771,12 +801,7 @@ fn is_header_token(name: &str) -> bool {
 }
 
 fn check_header_name(field: &str, name: &str) -> Result<(), FieldError> {
-    if !is_header_token(name) {
-        return Err(FieldError::invalid(
-            field,
-            "is not a valid HTTP header name",
-        ));
-    }
+    check_header_token(field, name)?;
     let lower = name.to_ascii_lowercase();
     if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
         return Err(FieldError::new(
@@ -1549,6 +1574,22 @@ mod tests {
                 .unwrap_err()
                 .field,
             "locales.ko.headers.a b"
+        );
+        assert_eq!(
+            check(r#"{"locales": {"not a tag!": null}}"#)
+                .unwrap_err()
+                .field,
+            "locales.not a tag!"
+        );
+        assert_eq!(
+            check(r#"{"body": {"fields": {"": null}}}"#)
+                .unwrap_err()
+                .field,
+            "body.fields."
+        );
+        // Removing what could exist is fine.
+        assert!(
+            check(r#"{"locales": {"pt-BR": null}, "body": {"fields": {"old": null}}}"#).is_ok()
         );
     }
 
