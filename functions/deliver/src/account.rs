@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use serde_json::json;
 
 use hookline_core::clock::{self, Millis};
 use hookline_core::health::{Failing, HealthRecord, Observed, Update};
@@ -87,6 +86,10 @@ const MAX_DURATIONS: usize = 100;
 
 /// A batch's metric record in CloudWatch's embedded metric format: attempts in all and
 /// by outcome, and their durations. `None` for a batch that attempted nothing.
+///
+/// Serialised from a typed record rather than built as a `serde_json::Value`: the record
+/// is written once a batch, and a tree of maps cost more than the rest of the batch's
+/// bookkeeping together (`cargo bench -p deliver --bench throughput`).
 pub fn emf(tallies: &[Tally], now: Millis) -> Option<String> {
     if tallies.is_empty() {
         return None;
@@ -98,36 +101,104 @@ pub fn emf(tallies: &[Tally], now: Millis) -> Option<String> {
         .map(|t| t.duration_ms)
         .take(MAX_DURATIONS)
         .collect();
-    let mut metrics = vec![
-        json!({"Name": "Attempts", "Unit": "Count"}),
-        json!({"Name": "Delivered", "Unit": "Count"}),
-        json!({"Name": "Retrying", "Unit": "Count"}),
-        json!({"Name": "Failed", "Unit": "Count"}),
-        json!({"Name": "DeadLettered", "Unit": "Count"}),
-        json!({"Name": "Skipped", "Unit": "Count"}),
-    ];
-    let mut record = json!({
-        DIMENSION.0: DIMENSION.1,
-        "Attempts": tallies.len(),
-        "Delivered": count(AttemptStatus::Delivered),
-        "Retrying": count(AttemptStatus::Retrying),
-        "Failed": count(AttemptStatus::Failed),
-        "DeadLettered": count(AttemptStatus::DeadLettered),
-        "Skipped": count(AttemptStatus::Skipped),
-    });
-    if !durations.is_empty() {
-        metrics.push(json!({"Name": "AttemptDuration", "Unit": "Milliseconds"}));
-        record["AttemptDuration"] = json!(durations);
-    }
-    record["_aws"] = json!({
-        "Timestamp": now,
-        "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE,
-            "Dimensions": [[DIMENSION.0]],
-            "Metrics": metrics,
-        }],
-    });
-    Some(record.to_string())
+    let metrics: &[Metric] = if durations.is_empty() {
+        &METRICS[..METRICS.len() - 1]
+    } else {
+        &METRICS
+    };
+    let record = Record {
+        function: DIMENSION.1,
+        attempts: tallies.len(),
+        delivered: count(AttemptStatus::Delivered),
+        retrying: count(AttemptStatus::Retrying),
+        failed: count(AttemptStatus::Failed),
+        dead_lettered: count(AttemptStatus::DeadLettered),
+        skipped: count(AttemptStatus::Skipped),
+        attempt_duration: (!durations.is_empty()).then_some(durations),
+        aws: Directive {
+            timestamp: now,
+            cloud_watch_metrics: [Metrics {
+                namespace: NAMESPACE,
+                dimensions: [[DIMENSION.0]],
+                metrics,
+            }],
+        },
+    };
+    serde_json::to_string(&record).ok()
+}
+
+/// One metric of the directive.
+#[derive(serde::Serialize)]
+struct Metric {
+    #[serde(rename = "Name")]
+    name: &'static str,
+    #[serde(rename = "Unit")]
+    unit: &'static str,
+}
+
+/// Every metric a record may carry; the last, the durations, only when there are some.
+const METRICS: [Metric; 7] = [
+    Metric {
+        name: "Attempts",
+        unit: "Count",
+    },
+    Metric {
+        name: "Delivered",
+        unit: "Count",
+    },
+    Metric {
+        name: "Retrying",
+        unit: "Count",
+    },
+    Metric {
+        name: "Failed",
+        unit: "Count",
+    },
+    Metric {
+        name: "DeadLettered",
+        unit: "Count",
+    },
+    Metric {
+        name: "Skipped",
+        unit: "Count",
+    },
+    Metric {
+        name: "AttemptDuration",
+        unit: "Milliseconds",
+    },
+];
+
+/// The record: the dimension, the values, and the `_aws` directive that names them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Record<'a> {
+    /// [`DIMENSION`]'s value, under its name.
+    function: &'static str,
+    attempts: usize,
+    delivered: usize,
+    retrying: usize,
+    failed: usize,
+    dead_lettered: usize,
+    skipped: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt_duration: Option<Vec<u64>>,
+    #[serde(rename = "_aws")]
+    aws: Directive<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Directive<'a> {
+    timestamp: Millis,
+    cloud_watch_metrics: [Metrics<'a>; 1],
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metrics<'a> {
+    namespace: &'static str,
+    dimensions: [[&'static str; 1]; 1],
+    metrics: &'a [Metric],
 }
 
 impl Deliverer {
@@ -249,6 +320,7 @@ impl Deliverer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tally(status: AttemptStatus, duration_ms: u64) -> Tally {
         Tally {

@@ -410,18 +410,40 @@ impl Deliverer {
         let batch = Batch::until(release_at);
         let work: Vec<_> = messages
             .iter()
-            .map(|m| self.one(m, release_at, &batch))
+            .enumerate()
+            .map(|(i, m)| self.one(i, m, &batch))
             .collect();
-        let results: Vec<(Option<&str>, Disposition)> = futures_util::stream::iter(work)
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        // One deadline for the batch (a timer per message would cost ten registrations a
+        // batch): what has not finished by then is let go.
+        let mut dispositions: Vec<Option<Disposition>> = vec![None; messages.len()];
+        {
+            let mut running = futures_util::stream::iter(work).buffer_unordered(CONCURRENCY);
+            let until = tokio::time::sleep_until(release_at.into());
+            tokio::pin!(until);
+            loop {
+                tokio::select! {
+                    biased;
+                    next = running.next() => match next {
+                        Some((i, disposition)) => dispositions[i] = Some(disposition),
+                        None => break,
+                    },
+                    () = &mut until => break,
+                }
+            }
+        }
         self.account(batch.into_tallies(), release_at).await;
         let mut response = SqsBatchResponse::default();
-        for (id, disposition) in results {
+        for (m, disposition) in messages.iter().zip(dispositions) {
+            let disposition = disposition.unwrap_or_else(|| {
+                tracing::warn!(
+                    message_id = m.id.as_deref(),
+                    "released a message still in hand near the function's timeout"
+                );
+                Disposition::Again
+            });
             if disposition == Disposition::Again {
-                match id {
-                    Some(id) => response.add_failure(id.to_string()),
+                match &m.id {
+                    Some(id) => response.add_failure(id.clone()),
                     None => tracing::error!("a message without an id cannot be reported for retry"),
                 }
             }
@@ -429,30 +451,22 @@ impl Deliverer {
         response
     }
 
-    /// One message of a batch, its processing contained and bounded by `release_at`.
-    async fn one<'m>(
-        &self,
-        m: &'m Incoming,
-        release_at: Instant,
-        batch: &Batch,
-    ) -> (Option<&'m str>, Disposition) {
-        let work = AssertUnwindSafe(self.process(&m.body, &m.receipt, m.received, batch));
-        let disposition =
-            match tokio::time::timeout_at(release_at.into(), work.catch_unwind()).await {
-                Ok(Ok(disposition)) => disposition,
-                Ok(Err(panic)) => {
-                    let what = hookline_core::error::panic_message(&*panic);
-                    self.contain(&m.body, m.received, what).await
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        message_id = m.id.as_deref(),
-                        "released a message still in hand near the function's timeout"
-                    );
-                    Disposition::Again
-                }
-            };
-        (m.id.as_deref(), disposition)
+    /// The `i`th message of a batch, its processing contained: a panic in it is that
+    /// message's alone.
+    async fn one(&self, i: usize, m: &Incoming, batch: &Batch) -> (usize, Disposition) {
+        // Boxed: the processing future is large (it holds the request's and the attempt
+        // log's futures), and the batch's futures move into the stream's queue.
+        let work = AssertUnwindSafe(Box::pin(
+            self.process(&m.body, &m.receipt, m.received, batch),
+        ));
+        let disposition = match work.catch_unwind().await {
+            Ok(disposition) => disposition,
+            Err(panic) => {
+                let what = hookline_core::error::panic_message(&*panic);
+                self.contain(&m.body, m.received, what).await
+            }
+        };
+        (i, disposition)
     }
 
     /// A message whose processing panicked: a bug, so trying it again would only panic

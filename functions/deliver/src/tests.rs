@@ -1016,3 +1016,43 @@ async fn an_aborted_message_is_skipped_not_sent_not_retried() {
     // It is not a failure of the webhook's: health does not count it.
     assert_eq!(h.health.writes.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// A message still in hand at the release margin is let go (reported for retry, no
+/// attempt logged), while the rest of its batch is delivered and accounted for.
+#[tokio::test]
+async fn a_message_still_in_hand_near_the_timeout_is_let_go_and_the_rest_delivered() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let ok = h.hook(&format!("{base}/ok"), json!({})).await;
+    let slow = h
+        .hook(&format!("{base}/slow/20"), json!({"timeout_seconds": 30}))
+        .await;
+    let records = vec![record("fast", &task(&ok)), record("stuck", &task(&slow))];
+    let event: SqsEvent = serde_json::from_value(json!({"Records": records})).unwrap();
+    let started = Instant::now();
+    let response = h
+        .deliverer
+        .handle_until(event, started + RELEASE_MARGIN + Duration::from_millis(500))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not let go in time"
+    );
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["stuck"]);
+    // The slow receiver was reached; only the fast delivery has an attempt.
+    assert_eq!(seen.received_on("/slow").len(), 1);
+    let logged: Vec<_> = h
+        .attempts
+        .all()
+        .into_iter()
+        .map(|a| (a.webhook_id, a.status))
+        .collect();
+    assert_eq!(logged, vec![(ok.id.clone(), AttemptStatus::Delivered)]);
+    // Its health and the batch's metric record were still written.
+    assert_eq!(h.metrics.0.lock().unwrap().len(), 1);
+}

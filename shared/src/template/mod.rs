@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::clock;
 use crate::error::FieldError;
 use crate::model::{BodyTemplate, Event, HttpMethod, Webhook, WebhookSpec};
-use context::{Node, Object};
+use context::{Fields, Node, Object};
 use shape::Shape;
 
 /// The most a rendered body may weigh.
@@ -114,7 +114,7 @@ impl<'a> Subject<'a> {
 }
 
 fn object<'a, const N: usize>(entries: [(&'a str, Node<'a>); N]) -> Node<'a> {
-    Node::Object(Object(BTreeMap::from(entries)))
+    Node::Object(Object(Fields::from(entries)))
 }
 
 fn webhook_node(subject: Subject<'_>) -> Node<'_> {
@@ -138,7 +138,7 @@ pub struct RenderContext<'a> {
 
 impl<'a> RenderContext<'a> {
     pub fn new(event: &'a Event, subject: Subject<'a>) -> RenderContext<'a> {
-        let mut root = BTreeMap::from([
+        let mut root = Fields::from([
             (
                 "event",
                 object([
@@ -159,7 +159,7 @@ impl<'a> RenderContext<'a> {
             ("project", project_node(subject.project_id)),
         ]);
         if let Some(user) = &event.user {
-            let mut u = BTreeMap::from([("attributes", Node::json(&user.attributes))]);
+            let mut u = Fields::from([("attributes", Node::json(&user.attributes))]);
             if let Some(id) = &user.id {
                 u.insert("id", Node::str(id));
             }
