@@ -4,7 +4,9 @@
 //! concurrency (ten at a time). The two take turns batch by batch on the function's
 //! one-thread runtime, so the machine's own noise slows both alike. Prints both rates,
 //! the ratio (median of the rounds, with their range), and the CPU the process spent
-//! per delivery on each side run alone.
+//! per delivery on each side run alone. Then all of it again with the function's
+//! tracing subscriber installed as Lambda configures it (JSON lines at `info`, one a
+//! attempt), writing to a sink that counts the lines.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is right
 
@@ -385,6 +387,27 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// Seven interleaved rounds; prints the rates and the ratio (median, with the range).
+async fn measure(handler: &mut Handler, bare: &Bare, label: &str) {
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        rounds.push(interleaved(handler, bare).await);
+    }
+    let ratios: Vec<f64> = rounds.iter().map(|(h, b)| h / b).collect();
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+    println!(
+        "deliver/throughput{label}: handler {:.0} deliveries/s, bare reqwest {:.0} requests/s, \
+         ratio {:.2} (median of {ROUNDS} rounds, each {} batches of {BATCH} taking turns \
+         batch by batch; rounds ranged {low:.2}-{high:.2})",
+        median(rounds.iter().map(|r| r.0).collect()),
+        median(rounds.iter().map(|r| r.1).collect()),
+        median(ratios),
+        batches()
+    );
+}
+
 fn main() {
     let url = start_receiver();
     // The function's own runtime (`src/main.rs`): one thread.
@@ -395,25 +418,10 @@ fn main() {
     runtime.block_on(async {
         let mut handler = Handler::new(&url).await;
         let bare = Bare::new(&url).await;
-        let mut rounds = Vec::new();
-        for _ in 0..ROUNDS {
-            rounds.push(interleaved(&mut handler, &bare).await);
-        }
+        // First as the benchmark has always run: no subscriber, so the attempt lines
+        // cost nothing.
+        measure(&mut handler, &bare, "").await;
         let (hc, bc) = cpu_per_delivery(&mut handler, &bare).await;
-        handler.check();
-        let ratios: Vec<f64> = rounds.iter().map(|(h, b)| h / b).collect();
-        let (low, high) = ratios
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
-        println!(
-            "deliver/throughput: handler {:.0} deliveries/s, bare reqwest {:.0} requests/s, \
-             ratio {:.2} (median of {ROUNDS} rounds, each {} batches of {BATCH} taking turns \
-             batch by batch; rounds ranged {low:.2}-{high:.2})",
-            median(rounds.iter().map(|r| r.0).collect()),
-            median(rounds.iter().map(|r| r.1).collect()),
-            median(ratios),
-            batches()
-        );
         println!(
             "deliver/throughput: store writes per attempt: attempt log 1, health {:.2} (one a \
              batch of {BATCH} for one webhook); one metric record a batch",
@@ -426,7 +434,54 @@ fn main() {
                 batches()
             );
         }
+        // Then as the function runs: its subscriber installed as Lambda configures it
+        // (JSON lines, level info: one line per attempt), writing to a sink.
+        let lambda = HashMap::from([("AWS_LAMBDA_LOG_FORMAT".to_string(), "JSON".to_string())]);
+        tracing::dispatcher::set_global_default(hookline_core::logging::subscriber(
+            &lambda,
+            LineCount,
+        ))
+        .unwrap();
+        let lines_before = LINES.load(Ordering::Relaxed);
+        let deliveries_before = handler.log.delivered.load(Ordering::Relaxed);
+        measure(&mut handler, &bare, " with the production subscriber").await;
+        let (hc, bc) = cpu_per_delivery(&mut handler, &bare).await;
+        handler.check();
+        let lines = LINES.load(Ordering::Relaxed) - lines_before;
+        let attempts = handler.log.delivered.load(Ordering::Relaxed) - deliveries_before;
+        assert_eq!(lines, attempts, "one log line per attempt");
+        if let (Some(hc), Some(bc)) = (hc, bc) {
+            println!(
+                "deliver/throughput with the production subscriber: CPU per delivery handler \
+                 {hc:.1} µs, bare reqwest {bc:.1} µs; {lines} lines for {attempts} attempts"
+            );
+        }
     });
+}
+
+/// Log lines written, by the subscriber's writer below.
+static LINES: AtomicUsize = AtomicUsize::new(0);
+
+/// A sink that counts the lines it is given (the fmt layer writes one event per write).
+#[derive(Default, Clone, Copy)]
+struct LineCount;
+
+impl std::io::Write for LineCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let lines = buf.iter().filter(|b| **b == b'\n').count();
+        LINES.fetch_add(lines, Ordering::Relaxed);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for LineCount {
+    type Writer = LineCount;
+    fn make_writer(&'w self) -> LineCount {
+        *self
+    }
 }
 
 /// User and system CPU of this process, all threads, from /proc (Linux; `None`
