@@ -24,6 +24,12 @@ pub enum ConfigError {
 /// deleted, edited, its secret rotated) reaches deliveries within this long.
 pub const DEFAULT_WEBHOOK_CACHE: Millis = 5 * SECOND;
 
+/// How long the delivery function may hold a healthy webhook's successes before it
+/// writes them to its health, unless `HOOKLINE_HEALTH_HOLD_SECONDS` says otherwise
+/// (`0`: every batch writes). Failures, and a success after a failure, are written with
+/// their batch; so are the successes of a webhook not written for this long.
+pub const DEFAULT_HEALTH_HOLD: Millis = 60 * SECOND;
+
 /// How long a webhook may fail, every attempt since its first failure after a success,
 /// before Hookline disables it, unless `HOOKLINE_AUTO_DISABLE_AFTER_SECONDS` says
 /// otherwise (`0`: never): five days, as Svix. Not multiplied by the retry scale.
@@ -144,6 +150,8 @@ pub struct Config {
     pub webhook_cache: Millis,
     /// See [`DEFAULT_AUTO_DISABLE_AFTER`]; `None`: never.
     pub auto_disable_after: Option<Millis>,
+    /// See [`DEFAULT_HEALTH_HOLD`]; 0: never held.
+    pub health_hold: Millis,
     pub resources: Resources,
 }
 
@@ -248,6 +256,12 @@ impl Config {
             "seconds",
             DEFAULT_AUTO_DISABLE_AFTER / SECOND,
         )?;
+        let health_hold = whole(
+            "HOOKLINE_HEALTH_HOLD_SECONDS",
+            0..=600,
+            "seconds",
+            DEFAULT_HEALTH_HOLD / SECOND,
+        )? * SECOND;
         let admin_key = match get("HOOKLINE_ADMIN_KEY") {
             None => None,
             Some(k) if k.len() < 12 => {
@@ -275,6 +289,7 @@ impl Config {
             attempt_retention: retention_days * DAY,
             webhook_cache,
             auto_disable_after: (auto_disable > 0).then_some(auto_disable * SECOND),
+            health_hold,
             resources: Resources {
                 webhooks_table: required("HOOKLINE_WEBHOOKS_TABLE")?,
                 api_keys_table: required("HOOKLINE_API_KEYS_TABLE")?,
@@ -317,6 +332,7 @@ mod tests {
         assert_eq!(c.retry, Schedule::default());
         assert_eq!(c.attempt_retention, 30 * DAY);
         assert_eq!(c.webhook_cache, DEFAULT_WEBHOOK_CACHE);
+        assert_eq!(c.health_hold, DEFAULT_HEALTH_HOLD);
         assert!(c.admin_key.is_none());
     }
 
@@ -332,6 +348,8 @@ mod tests {
             ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "-1"),
             ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "301"),
             ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "soon"),
+            ("HOOKLINE_HEALTH_HOLD_SECONDS", "601"),
+            ("HOOKLINE_HEALTH_HOLD_SECONDS", "-1"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");

@@ -59,7 +59,7 @@ fn runtime_binary() -> PathBuf {
 
 impl Stack {
     /// Starts the emulator and the runtime with `HOOKLINE_RETRY_SCALE=0.001`, private
-    /// targets allowed, no webhook cache, and `extra` on top.
+    /// targets allowed, no webhook cache, health written every batch, and `extra` on top.
     pub async fn start(extra: &[(&str, &str)]) -> Stack {
         let emulator = Emulator::start();
         let port = free_port();
@@ -75,6 +75,9 @@ impl Stack {
             // Every delivery reads its webhook, so a test that disables or deletes one
             // sees the effect at once rather than within the default 5 s.
             ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "0"),
+            // Every batch writes health, so a test counts it as soon as it is delivered
+            // (`ops.rs` runs the default's holding on its own).
+            ("HOOKLINE_HEALTH_HOLD_SECONDS", "0"),
             ("RUST_LOG", "info"),
             ("PORT", &port.to_string()),
         ] {

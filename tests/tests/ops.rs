@@ -432,3 +432,66 @@ async fn a_project_key_is_refused_on_another_projects_new_routes() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// Health with the successes held (as deployed, with a short hold): a healthy webhook's
+/// counts trail its deliveries and then add up (the local runtime's timed sweep writes
+/// what was held), and a failure shows at once.
+#[tokio::test]
+async fn held_health_adds_up_and_a_failure_shows_at_once() {
+    let stack = Stack::start(&[
+        ("HOOKLINE_HEALTH_HOLD_SECONDS", "2"),
+        ("HOOKLINE_LOCAL_SWEEP_SECONDS", "1"),
+    ])
+    .await;
+    let rx = receiver::start().await;
+    let hook = stack
+        .webhook("acme", json!({"name": "held", "url": format!("{}/ok/held", rx.base), "events": ["order.placed"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_string();
+    let health = || async {
+        let (_, w) = stack
+            .admin("GET", &format!("/v1/projects/acme/webhooks/{id}"), None)
+            .await;
+        w["health"].clone()
+    };
+    for n in 0..5 {
+        stack
+            .event(
+                "acme",
+                json!({"id": format!("held-{n}"), "type": "order.placed"}),
+            )
+            .await;
+    }
+    eventually(30, || async {
+        (rx.received_on("/ok/held").len() == 5).then_some(())
+    })
+    .await;
+    let counted = eventually(30, || async {
+        let h = health().await;
+        (h["delivered"] == 5).then_some(h)
+    })
+    .await;
+    assert_eq!(
+        (counted["failed"].clone(), counted["failing_since"].clone()),
+        (json!(0), Value::Null)
+    );
+    // A failure is written with its batch, not held (the unit tests count the writes).
+    let (status, _) = stack
+        .admin(
+            "PATCH",
+            &format!("/v1/projects/acme/webhooks/{id}"),
+            Some(json!({"url": format!("{}/status/500/held", rx.base)})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    stack
+        .event("acme", json!({"id": "held-fail", "type": "order.placed"}))
+        .await;
+    let failing = eventually(30, || async {
+        let h = health().await;
+        h["failing_since"].is_string().then_some(h)
+    })
+    .await;
+    assert_eq!(failing["delivered"], 5);
+    assert_eq!(failing["last_status_code"], 500);
+}

@@ -274,9 +274,11 @@ impl Handler {
             (self.batches + 1) * BATCH
         );
         assert_eq!(self.log.other.load(Ordering::Relaxed), 0);
-        // One health write and one metric record a batch (all its attempts are of one
-        // webhook): the budget of SPEC §10.
-        assert_eq!(self.health.writes.load(Ordering::Relaxed), self.batches + 1);
+        // At most one health write a batch (all its attempts are of one webhook: the
+        // budget of SPEC §10), and with the deployed hold far fewer: the first batch, then
+        // one a hold. One metric record a batch.
+        let writes = self.health.writes.load(Ordering::Relaxed);
+        assert!((1..=self.batches + 1).contains(&writes), "{writes}");
         assert_eq!(
             self.metrics.records.load(Ordering::Relaxed),
             self.batches + 1
@@ -423,8 +425,9 @@ fn main() {
         measure(&mut handler, &bare, "").await;
         let (hc, bc) = cpu_per_delivery(&mut handler, &bare).await;
         println!(
-            "deliver/throughput: store writes per attempt: attempt log 1, health {:.2} (one a \
-             batch of {BATCH} for one webhook); one metric record a batch",
+            "deliver/throughput: store writes per attempt: attempt log 1, health {:.4} (the \
+             deployed hold: a healthy webhook's successes written once a minute); one metric \
+             record a batch",
             handler.health_writes_per_attempt()
         );
         if let (Some(hc), Some(bc)) = (hc, bc) {

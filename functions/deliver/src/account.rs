@@ -3,8 +3,8 @@
 //! webhook has failed for the deployment's auto-disable period — the webhook disabled
 //! and `webhook.disabled` reported.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -201,11 +201,147 @@ struct Metrics<'a> {
     metrics: &'a [Metric],
 }
 
+/// What the delivery function holds of each webhook's health between writes
+/// ([`hookline_core::config::DEFAULT_HEALTH_HOLD`]): a healthy webhook's successes are
+/// written at most once per hold, where every batch would otherwise write (a fan-out
+/// puts one attempt of each webhook in a batch: a health write per delivery, about half
+/// the DynamoDB bill; `make bench-cost`). Failures are never held, nor a success after a
+/// failure, nor the first attempts this process sees of a webhook: what people watch a
+/// webhook for (failing or not, since when, the last error) is written with its batch.
+/// The cost: a healthy webhook's counts and `last_success_at` trail by up to the hold,
+/// and successes held when Lambda retires an idle instance are not counted.
+#[derive(Clone, Default)]
+pub struct HealthHold {
+    /// How long successes may be held (0: never).
+    pub hold: Millis,
+    webhooks: Arc<Mutex<HashMap<(String, String), Kept>>>,
+}
+
+/// One webhook, as this process last wrote it.
+struct Kept {
+    /// Its health said it was not failing.
+    healthy: bool,
+    written_at: Millis,
+    /// Successes since, not yet written.
+    held: Vec<Observed>,
+}
+
+/// The most successes held for one webhook, and the most webhooks kept.
+const MAX_HELD: usize = 1_000;
+const MAX_KEPT: usize = 10_000;
+
+/// A health write to make.
+struct Write {
+    project: String,
+    webhook_id: String,
+    observed: Vec<Observed>,
+    /// Only held successes: what the webhook's health says of failing stays as it is.
+    held_only: bool,
+}
+
+impl HealthHold {
+    pub fn new(hold: Millis) -> HealthHold {
+        HealthHold {
+            hold,
+            ..HealthHold::default()
+        }
+    }
+
+    /// The writes after a batch that observed `by_webhook`: each webhook's attempts are
+    /// held or written (with what was held before them), and successes held for the
+    /// hold are written whether or not the batch saw their webhook.
+    fn writes(
+        &self,
+        by_webhook: BTreeMap<(String, String), Vec<Observed>>,
+        now: Millis,
+    ) -> Vec<Write> {
+        let Ok(mut kept) = self.webhooks.lock() else {
+            return by_webhook
+                .into_iter()
+                .map(|((project, webhook_id), observed)| Write {
+                    project,
+                    webhook_id,
+                    observed,
+                    held_only: false,
+                })
+                .collect();
+        };
+        let mut writes = Vec::new();
+        for (key, observed) in by_webhook {
+            let entry = kept.get_mut(&key);
+            let holdable = self.hold > 0
+                && observed.iter().all(|o| o.delivered)
+                && entry.as_ref().is_some_and(|k| {
+                    k.healthy
+                        && now - k.written_at < self.hold
+                        && k.held.len() + observed.len() <= MAX_HELD
+                });
+            match entry {
+                Some(k) if holdable => k.held.extend(observed),
+                entry => {
+                    let mut all = entry
+                        .map(|k| std::mem::take(&mut k.held))
+                        .unwrap_or_default();
+                    all.extend(observed);
+                    writes.push(Write {
+                        project: key.0,
+                        webhook_id: key.1,
+                        observed: all,
+                        held_only: false,
+                    });
+                }
+            }
+        }
+        for ((project, webhook_id), k) in kept.iter_mut() {
+            if !k.held.is_empty() && now - k.written_at >= self.hold {
+                writes.push(Write {
+                    project: project.clone(),
+                    webhook_id: webhook_id.clone(),
+                    observed: std::mem::take(&mut k.held),
+                    held_only: true,
+                });
+            }
+        }
+        // A webhook not written for a hold is written at its next attempt anyway.
+        kept.retain(|_, k| !k.held.is_empty() || now - k.written_at < self.hold);
+        writes
+    }
+
+    /// Notes a write: the webhook's health as it stands after it.
+    fn written(&self, project: &str, webhook_id: &str, record: &HealthRecord, now: Millis) {
+        if self.hold == 0 {
+            return;
+        }
+        let Ok(mut kept) = self.webhooks.lock() else {
+            return;
+        };
+        if kept.len() >= MAX_KEPT {
+            // Written for each webhook within the hold: forget what holds nothing.
+            kept.retain(|_, k| !k.held.is_empty());
+            if kept.len() >= MAX_KEPT {
+                return;
+            }
+        }
+        let k = kept
+            .entry((project.to_string(), webhook_id.to_string()))
+            .or_insert(Kept {
+                healthy: true,
+                written_at: now,
+                held: Vec::new(),
+            });
+        k.healthy = record.failing_since.is_none();
+        k.written_at = now;
+    }
+}
+
 impl Deliverer {
-    /// After a batch: its metric record, and one health write per webhook it attempted
-    /// (skipped attempts sent nothing and do not count), all by `until`.
+    /// After a batch: its metric record, and the health writes of the webhooks it
+    /// attempted (skipped attempts sent nothing and do not count): at most one per
+    /// webhook, none for a healthy webhook's successes within the hold ([`HealthHold`]),
+    /// all by `until`.
     pub(super) async fn account(&self, tallies: Vec<Tally>, until: Instant) {
-        if let Some(record) = emf(&tallies, clock::now_ms()) {
+        let now = clock::now_ms();
+        if let Some(record) = emf(&tallies, now) {
             self.metrics.emit(&record);
         }
         let mut by_webhook: BTreeMap<(String, String), Vec<Observed>> = BTreeMap::new();
@@ -223,11 +359,11 @@ impl Deliverer {
                     error: t.error,
                 });
         }
-        let writes: Vec<_> = by_webhook
+        let writes: Vec<_> = self
+            .health_hold
+            .writes(by_webhook, now)
             .into_iter()
-            .map(|((project, webhook), observed)| {
-                self.keep_health(project, webhook, observed, until)
-            })
+            .map(|write| self.keep_health(write, until))
             .collect();
         let all = futures_util::stream::iter(writes)
             .buffer_unordered(super::CONCURRENCY)
@@ -237,23 +373,48 @@ impl Deliverer {
         }
     }
 
-    async fn keep_health(
-        &self,
-        project: String,
-        webhook_id: String,
-        observed: Vec<Observed>,
-        until: Instant,
-    ) {
-        let update = Update::of(observed);
+    async fn keep_health(&self, write: Write, until: Instant) {
+        let Write {
+            project,
+            webhook_id,
+            observed,
+            held_only,
+        } = write;
+        let last_success_at = observed.iter().map(|o| o.at).max();
+        let mut update = Update::of(observed);
+        if held_only {
+            // Held while the webhook was healthy; another instance may have seen it fail
+            // since, which these successes (maybe older) must not clear.
+            update.failing = Failing::Unchanged;
+        }
         let now = clock::now_ms();
         let expires_at = now + self.retention;
-        let written = super::patiently(until, "write the webhook's health", || {
+        let mut written = super::patiently(until, "write the webhook's health", || {
             self.health
                 .record(&project, &webhook_id, &update, now, expires_at)
         })
         .await;
+        if held_only
+            && let Ok(record) = &written
+            && record.failing_since.is_some()
+            && last_success_at > record.last_failure_at
+        {
+            // Failing by another instance's word, but these successes came after its
+            // last failure: the webhook is not failing.
+            let cleared = Update {
+                failing: Failing::Cleared,
+                ..Update::default()
+            };
+            written = super::patiently(until, "write the webhook's health", || {
+                self.health
+                    .record(&project, &webhook_id, &cleared, now, expires_at)
+            })
+            .await;
+        }
         match written {
             Ok(record) => {
+                self.health_hold
+                    .written(&project, &webhook_id, &record, now);
                 if matches!(update.failing, Failing::Since(_) | Failing::SinceExactly(_)) {
                     self.disable_if_failing_too_long(&project, &webhook_id, &record, now)
                         .await;

@@ -34,7 +34,7 @@ use hookline_core::template::{CompiledWebhook, RenderContext, Subject};
 mod account;
 
 use account::Batch;
-pub use account::{MetricsSink, NAMESPACE, StdoutMetrics, Tally, emf};
+pub use account::{HealthHold, MetricsSink, NAMESPACE, StdoutMetrics, Tally, emf};
 
 /// Messages of one batch in flight at once.
 pub const CONCURRENCY: usize = 10;
@@ -196,6 +196,8 @@ pub struct Deliverer {
     pub auto_disable_after: Option<Millis>,
     /// Where the per-batch metric records go (stdout on Lambda, for CloudWatch).
     pub metrics: Arc<dyn MetricsSink>,
+    /// Healthy webhooks' successes held between health writes.
+    pub health_hold: HealthHold,
     /// The webhook and event stores and the queue, with the fan-out that emits the
     /// operational events (the trigger's own).
     pub fanout: FanOut,
@@ -299,6 +301,7 @@ impl Deliverer {
             health,
             auto_disable_after: Some(hookline_core::config::DEFAULT_AUTO_DISABLE_AFTER),
             metrics: Arc::new(StdoutMetrics),
+            health_hold: HealthHold::new(hookline_core::config::DEFAULT_HEALTH_HOLD),
             fanout,
             sender,
             schedule,
@@ -338,6 +341,7 @@ impl Deliverer {
         );
         deliverer.webhook_cache = config.webhook_cache;
         deliverer.auto_disable_after = config.auto_disable_after;
+        deliverer.health_hold = HealthHold::new(config.health_hold);
         Ok(deliverer)
     }
 
@@ -351,6 +355,8 @@ impl Deliverer {
     pub async fn invoke(&self, invocation: Invocation, deadline: Instant) -> Answer {
         match invocation.hookline.as_deref() {
             Some("sweep") => {
+                // Successes held past their hold are written by whatever runs next.
+                self.account(Vec::new(), deadline - RELEASE_MARGIN).await;
                 // New fan-outs are taken on until a margin before the deadline.
                 match self.fanout.sweep(deadline - RELEASE_MARGIN).await {
                     Ok(swept) => Answer::Swept {

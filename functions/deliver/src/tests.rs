@@ -1056,3 +1056,152 @@ async fn a_message_still_in_hand_near_the_timeout_is_let_go_and_the_rest_deliver
     // Its health and the batch's metric record were still written.
     assert_eq!(h.metrics.0.lock().unwrap().len(), 1);
 }
+
+/// `n` successive deliveries of `hook` as one batch.
+async fn batch_of(h: &Harness, hook: &Webhook, n: usize, tag: &str) -> SqsBatchResponse {
+    let records = (0..n)
+        .map(|i| {
+            let mut t = task(hook);
+            t.delivery_id = format!("msg_{tag}{i}");
+            record(&format!("{tag}{i}"), &t)
+        })
+        .collect();
+    run(h, records).await
+}
+
+fn health_writes(h: &Harness) -> usize {
+    h.health.writes.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+async fn view(h: &Harness, hook: &Webhook) -> hookline_core::health::Health {
+    h.health
+        .get("acme", std::slice::from_ref(&hook.id))
+        .await
+        .unwrap()[&hook.id]
+        .view(now_ms())
+}
+
+/// A healthy webhook's successes are held (no write) for the hold, then written; a
+/// failure is written with its batch, with the successes held before it, and so is the
+/// success that ends it. Nothing is lost or counted twice.
+#[tokio::test]
+async fn a_healthy_webhooks_successes_are_held_and_its_failures_written_at_once() {
+    let mut h = harness();
+    h.deliverer.health_hold = HealthHold::new(400);
+    h.deliverer.webhook_cache = 0;
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    let other = h.hook(&format!("{base}/ok/other"), json!({})).await;
+    // The first attempts this process sees of a webhook are written.
+    batch_of(&h, &hook, 3, "a").await;
+    assert_eq!(health_writes(&h), 1);
+    assert_eq!(view(&h, &hook).await.delivered, 3);
+    // Then its successes are held.
+    batch_of(&h, &hook, 3, "b").await;
+    assert_eq!(health_writes(&h), 1);
+    assert_eq!(view(&h, &hook).await.delivered, 3);
+    // A failure is written at once, the held successes with it.
+    let failing = update(&h, &hook, |w| w.spec.url = format!("{base}/status/500")).await;
+    batch_of(&h, &failing, 1, "c").await;
+    assert_eq!(health_writes(&h), 2);
+    let v = view(&h, &hook).await;
+    assert_eq!(
+        (v.delivered, v.failed, v.last_status_code),
+        (6, 1, Some(500))
+    );
+    assert!(v.failing_since.is_some());
+    // The success that ends it is written at once too.
+    let healed = update(&h, &failing, |w| w.spec.url = format!("{base}/ok")).await;
+    batch_of(&h, &healed, 1, "d").await;
+    assert_eq!(health_writes(&h), 3);
+    let v = view(&h, &hook).await;
+    assert_eq!((v.delivered, v.failed), (7, 1));
+    assert!(v.failing_since.is_none());
+    // Held again, and written once the hold has passed, by a batch of another webhook.
+    batch_of(&h, &healed, 2, "e").await;
+    assert_eq!(health_writes(&h), 3);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    batch_of(&h, &other, 1, "f").await;
+    assert_eq!(health_writes(&h), 5);
+    let v = view(&h, &hook).await;
+    assert_eq!((v.delivered, v.failed, v.success_rate), (9, 1, Some(0.9)));
+    assert!(v.failing_since.is_none());
+    // With no hold, every batch writes.
+    h.deliverer.health_hold = HealthHold::new(0);
+    batch_of(&h, &healed, 1, "g").await;
+    batch_of(&h, &healed, 1, "h").await;
+    assert_eq!(health_writes(&h), 7);
+}
+
+/// Held successes written after another instance saw the webhook fail: they clear its
+/// failing state only when they came after its last failure.
+#[tokio::test]
+async fn held_successes_clear_another_instances_failure_only_when_they_came_after_it() {
+    use hookline_core::health::{Observed, Update};
+    let mut h = harness();
+    h.deliverer.health_hold = HealthHold::new(200);
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    let fail_at = |at| {
+        Update::of(vec![Observed {
+            at,
+            delivered: false,
+            status_code: Some(503),
+            error: Some("503".into()),
+        }])
+    };
+    batch_of(&h, &hook, 1, "a").await;
+    // Held here; then another instance records a failure, later than them.
+    batch_of(&h, &hook, 1, "b").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let later = now_ms();
+    h.health
+        .record("acme", &hook.id, &fail_at(later), later, later + DAY)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The sweep writes what was held: still failing, since the other's failure.
+    let writes = health_writes(&h);
+    let sweep = Invocation {
+        records: Vec::new(),
+        hookline: Some("sweep".into()),
+    };
+    h.deliverer
+        .invoke(sweep, Instant::now() + FUNCTION_TIMEOUT)
+        .await;
+    assert_eq!(health_writes(&h), writes + 1);
+    let v = view(&h, &hook).await;
+    assert_eq!((v.delivered, v.failed), (2, 1));
+    assert_eq!(v.failing_since, Some(later));
+    // This process now knows it failing: its next success is written at once and ends it.
+    batch_of(&h, &hook, 1, "c").await;
+    assert!(view(&h, &hook).await.failing_since.is_none());
+    // Held again; another instance records a failure from before them.
+    batch_of(&h, &hook, 1, "d").await;
+    let earlier = now_ms() - 10_000;
+    h.health
+        .record(
+            "acme",
+            &hook.id,
+            &fail_at(earlier),
+            now_ms(),
+            now_ms() + DAY,
+        )
+        .await
+        .unwrap();
+    assert!(view(&h, &hook).await.failing_since.is_some());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let writes = health_writes(&h);
+    let sweep = Invocation {
+        records: Vec::new(),
+        hookline: Some("sweep".into()),
+    };
+    h.deliverer
+        .invoke(sweep, Instant::now() + FUNCTION_TIMEOUT)
+        .await;
+    // The held success, then the failing state cleared: two writes.
+    assert_eq!(health_writes(&h), writes + 2);
+    let v = view(&h, &hook).await;
+    assert_eq!((v.delivered, v.failed), (4, 2));
+    assert!(v.failing_since.is_none(), "{v:?}");
+}
