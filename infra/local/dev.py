@@ -7,7 +7,9 @@ not (it is restarted against the same emulator).
 
 Environment: PORT (3000), HOOKLINE_ADMIN_KEY (local-admin-key), HOOKLINE_RETRY_SCALE (1),
 HOOKLINE_ALLOW_PRIVATE_TARGETS (true here: webhooks may target 127.0.0.1; set false to
-see production's refusals), and any other variable the functions read.
+see production's refusals), HOOKLINE_HEALTH_HOLD_SECONDS (0 here: health counts every
+batch at once, where a deployment holds a healthy webhook's successes for a minute), and
+any other variable the functions read.
 """
 
 import json
@@ -85,6 +87,7 @@ def main() -> int:
     # Local defaults; what the caller set explicitly wins.
     env.setdefault("HOOKLINE_ALLOW_PRIVATE_TARGETS", "true")
     env.setdefault("HOOKLINE_RETRY_SCALE", "1")
+    env.setdefault("HOOKLINE_HEALTH_HOLD_SECONDS", "0")
 
     url = f"http://127.0.0.1:{port}"
     stopping = False
