@@ -1133,35 +1133,8 @@ async fn a_healthy_webhooks_successes_are_held_and_its_failures_written_at_once(
     assert_eq!(health_writes(&h), 7);
 }
 
-/// Held successes written after another instance saw the webhook fail: they clear its
-/// failing state only when they came after its last failure.
-#[tokio::test]
-async fn held_successes_clear_another_instances_failure_only_when_they_came_after_it() {
-    use hookline_core::health::{Observed, Update};
-    let mut h = harness();
-    h.deliverer.health_hold = HealthHold::new(200);
-    let (base, _) = receiver().await;
-    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
-    let fail_at = |at| {
-        Update::of(vec![Observed {
-            at,
-            delivered: false,
-            status_code: Some(503),
-            error: Some("503".into()),
-        }])
-    };
-    batch_of(&h, &hook, 1, "a").await;
-    // Held here; then another instance records a failure, later than them.
-    batch_of(&h, &hook, 1, "b").await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let later = now_ms();
-    h.health
-        .record("acme", &hook.id, &fail_at(later), later, later + DAY)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    // The sweep writes what was held: still failing, since the other's failure.
-    let writes = health_writes(&h);
+/// The scheduled sweep, as EventBridge invokes it.
+async fn sweep(h: &Harness) {
     let sweep = Invocation {
         records: Vec::new(),
         hookline: Some("sweep".into()),
@@ -1169,6 +1142,42 @@ async fn held_successes_clear_another_instances_failure_only_when_they_came_afte
     h.deliverer
         .invoke(sweep, Instant::now() + FUNCTION_TIMEOUT)
         .await;
+}
+
+/// A failure at `at` written to `hook`'s health by another instance of the function.
+async fn another_instance_failed(h: &Harness, hook: &Webhook, at: Millis) {
+    use hookline_core::health::{Observed, Update};
+    let update = Update::of(vec![Observed {
+        at,
+        delivered: false,
+        status_code: Some(503),
+        error: Some("503".into()),
+    }]);
+    let now = now_ms();
+    h.health
+        .record("acme", &hook.id, &update, now, now + DAY)
+        .await
+        .unwrap();
+}
+
+/// Held successes written after another instance saw the webhook fail: they clear its
+/// failing state only when they came after its last failure.
+#[tokio::test]
+async fn held_successes_clear_another_instances_failure_only_when_they_came_after_it() {
+    let mut h = harness();
+    h.deliverer.health_hold = HealthHold::new(200);
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    batch_of(&h, &hook, 1, "a").await;
+    // Held here; then another instance records a failure, later than them.
+    batch_of(&h, &hook, 1, "b").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let later = now_ms();
+    another_instance_failed(&h, &hook, later).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The sweep writes what was held: still failing, since the other's failure.
+    let writes = health_writes(&h);
+    sweep(&h).await;
     assert_eq!(health_writes(&h), writes + 1);
     let v = view(&h, &hook).await;
     assert_eq!((v.delivered, v.failed), (2, 1));
@@ -1178,27 +1187,11 @@ async fn held_successes_clear_another_instances_failure_only_when_they_came_afte
     assert!(view(&h, &hook).await.failing_since.is_none());
     // Held again; another instance records a failure from before them.
     batch_of(&h, &hook, 1, "d").await;
-    let earlier = now_ms() - 10_000;
-    h.health
-        .record(
-            "acme",
-            &hook.id,
-            &fail_at(earlier),
-            now_ms(),
-            now_ms() + DAY,
-        )
-        .await
-        .unwrap();
+    another_instance_failed(&h, &hook, now_ms() - 10_000).await;
     assert!(view(&h, &hook).await.failing_since.is_some());
     tokio::time::sleep(Duration::from_millis(250)).await;
     let writes = health_writes(&h);
-    let sweep = Invocation {
-        records: Vec::new(),
-        hookline: Some("sweep".into()),
-    };
-    h.deliverer
-        .invoke(sweep, Instant::now() + FUNCTION_TIMEOUT)
-        .await;
+    sweep(&h).await;
     // The held success, then the failing state cleared: two writes.
     assert_eq!(health_writes(&h), writes + 2);
     let v = view(&h, &hook).await;
