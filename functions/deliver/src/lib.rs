@@ -355,10 +355,8 @@ impl Deliverer {
     pub async fn invoke(&self, invocation: Invocation, deadline: Instant) -> Answer {
         match invocation.hookline.as_deref() {
             Some("sweep") => {
-                // Successes held past their hold are written by whatever runs next.
-                self.account(Vec::new(), deadline - RELEASE_MARGIN).await;
                 // New fan-outs are taken on until a margin before the deadline.
-                match self.fanout.sweep(deadline - RELEASE_MARGIN).await {
+                let answer = match self.fanout.sweep(deadline - RELEASE_MARGIN).await {
                     Ok(swept) => Answer::Swept {
                         finished: swept.finished,
                         failed: swept.failed,
@@ -370,7 +368,11 @@ impl Deliverer {
                             failed: 0,
                         }
                     }
-                }
+                };
+                // Then, with what time is left (deliveries a crash abandoned come first),
+                // the successes this instance held past their hold.
+                self.account(Vec::new(), deadline - RELEASE_MARGIN).await;
+                answer
             }
             other => {
                 if let Some(unknown) = other {
