@@ -14,7 +14,7 @@ use crate::config::Waits;
 /// Lambda sets: `AWS_REGION` (or `AWS_DEFAULT_REGION`), the execution role's
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, and the standard
 /// `AWS_ENDPOINT_URL` (the emulator, locally), with Hookline's HTTPS client
-/// ([`crate::tls::aws_http_client`]).
+/// ([`crate::aws_http`]).
 ///
 /// Not `aws_config::load_defaults`: its chains (profile files, SSO, web identity, IMDS,
 /// ECS, STS) are for machines that are not a Lambda; on a Lambda they only cost start
@@ -46,7 +46,7 @@ pub fn config(
 ) -> SdkConfig {
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(crate::tls::aws_http_client())
+        .http_client(crate::aws_http::client())
         .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
         .time_source(SystemTimeSource::new());
     builder.set_endpoint_url(endpoint_url);

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod aws_http;
 pub mod clock;
 pub mod config;
 pub mod error;

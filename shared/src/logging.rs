@@ -281,10 +281,10 @@ mod tests {
         assert!(enabled("hookline_core::store::dynamo", Level::TRACE));
         for wire in [
             "aws_smithy_runtime::client::orchestrator",
-            "aws_smithy_http_client",
+            "aws_smithy_runtime_api::client",
             "aws_sigv4",
             "hyper_util::client",
-            "h2::codec",
+            "hyper::proto",
             "rustls",
             "reqwest::connect",
         ] {
