@@ -558,6 +558,21 @@ async fn event_records_are_created_once_leased_and_marked() {
     let done = store.get(&project, "ev-1").await.unwrap().unwrap();
     assert!(done.complete);
     assert_eq!(done.enqueued.len(), 2);
+    // …without a set of what was enqueued kept on the item (every delivery was): the
+    // completing write is billed by the item's size, which it does not grow.
+    let raw = dynamo()
+        .await
+        .get_item()
+        .table_name(emulator().var("HOOKLINE_EVENTS_TABLE"))
+        .key(
+            "event_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{project}#ev-1")),
+        )
+        .send()
+        .await
+        .unwrap();
+    let raw = raw.item().unwrap();
+    assert!(!raw.contains_key("enqueued") && !raw.contains_key("sweep"), "{raw:?}");
     // A complete record leaves the sweep's index, and cannot be leased again.
     assert!(!mine(store.abandoned(later + 100_000, 1000).await.unwrap()));
     assert!(

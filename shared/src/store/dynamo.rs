@@ -1096,10 +1096,12 @@ impl EventStore for DynamoEventStore {
             return Ok(None);
         };
         let mut record: EventRecord = decode_doc(item)?;
-        if let Some(AttributeValue::Ss(ids)) = item.get("enqueued") {
+        record.complete = matches!(item.get("complete"), Some(AttributeValue::Bool(true)));
+        if record.complete {
+            record.enqueued = record.deliveries.keys().cloned().collect();
+        } else if let Some(AttributeValue::Ss(ids)) = item.get("enqueued") {
             record.enqueued = ids.iter().cloned().collect();
         }
-        record.complete = matches!(item.get("complete"), Some(AttributeValue::Bool(true)));
         record.lease_until = get_n(item, "lease_until")?;
         Ok(Some(record))
     }
@@ -1140,20 +1142,23 @@ impl EventStore for DynamoEventStore {
             .table_name(&self.table)
             .key("event_key", event_key(project, event_id))
             .condition_expression("attribute_exists(event_key)");
-        // Complete: out of the sweep's index. Not: the lease is given up for whoever
-        // finishes it next.
-        let mut expression = if complete {
+        // Complete: out of the sweep's index, and no set of what was enqueued (every
+        // delivery was; `get` says so): the item stays the size it was created at, which
+        // is what the write is billed by. Not complete: what was sent is noted, and the
+        // lease given up for whoever finishes it next.
+        let expression = if complete {
             update = update.expression_attribute_values(":yes", AttributeValue::Bool(true));
-            "SET complete = :yes REMOVE sweep".to_string()
+            "SET complete = :yes REMOVE sweep, enqueued".to_string()
         } else {
             update = update.expression_attribute_values(":now", n(now));
-            "SET lease_until = :now".to_string()
+            if webhook_ids.is_empty() {
+                "SET lease_until = :now".to_string()
+            } else {
+                update = update
+                    .expression_attribute_values(":ids", AttributeValue::Ss(webhook_ids.to_vec()));
+                "SET lease_until = :now ADD enqueued :ids".to_string()
+            }
         };
-        if !webhook_ids.is_empty() {
-            expression.push_str(" ADD enqueued :ids");
-            update = update
-                .expression_attribute_values(":ids", AttributeValue::Ss(webhook_ids.to_vec()));
-        }
         update
             .update_expression(expression)
             .send()

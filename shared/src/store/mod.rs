@@ -277,9 +277,10 @@ pub trait EventStore: Send + Sync {
         now: Millis,
         until: Millis,
     ) -> Result<bool, StoreError>;
-    /// Adds `webhook_ids` to the enqueued set; `complete` when nothing is left to send.
-    /// An incomplete fan-out gives its lease up (`now`), so a retry or the sweep can
-    /// finish it at once.
+    /// Adds `webhook_ids` to the enqueued set; `complete` when nothing is left to send
+    /// (a complete record reads back with every delivery enqueued, however the store
+    /// keeps it). An incomplete fan-out gives its lease up (`now`), so a retry or the
+    /// sweep can finish it at once.
     async fn mark_enqueued(
         &self,
         project: &str,
