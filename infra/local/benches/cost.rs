@@ -7,9 +7,13 @@
 //! source mapping hands them over) to receivers that answer 200 after 200 ms — and 503 to
 //! the first attempt of 5 % of deliveries, which are then retried. Every AWS request
 //! goes through a counting proxy in front of the emulator: requests by service and
-//! operation, and DynamoDB request units computed from the items written and read (item
-//! sizes by DynamoDB's rules, each global secondary index a write of its own; the
-//! emulator does not meter them). Log bytes are what the functions write (the
+//! operation (DynamoDB's by table), and DynamoDB request units computed from the items
+//! read and from the items written as they were before and after each write (sizes by
+//! DynamoDB's rules: the larger of before and after, and a global secondary index
+//! charged only when its entry is added, removed or changed; a write whose condition
+//! failed still billed; the emulator does not meter them). The items are read from the
+//! emulator around each write, uncounted; a write landing on the same item in between
+//! would blur one figure, not the count. Log bytes are what the functions write (the
 //! production JSON log lines and the metric records).
 //!
 //! Lambda time cannot be read off this run as it is: the emulator (one Python process)
@@ -91,15 +95,33 @@ struct Tally {
     units: BTreeMap<String, (f64, f64)>,
 }
 
-/// Table → (hash key, sort key, projects every attribute) of each global secondary index.
-type Indexes = HashMap<String, Vec<(String, Option<String>, bool)>>;
+/// What a global secondary index holds of an item.
+enum Projection {
+    All,
+    KeysOnly,
+    Include(Vec<String>),
+}
+
+struct Index {
+    hash: String,
+    range: Option<String>,
+    projection: Projection,
+}
+
+/// A table's key attributes and its global secondary indexes.
+struct Table {
+    key: Vec<String>,
+    indexes: Vec<Index>,
+}
+
+type Tables = HashMap<String, Table>;
 
 #[derive(Clone)]
 struct Proxy {
     upstream: String,
     http: reqwest::Client,
     tally: Arc<Mutex<Tally>>,
-    indexes: Arc<Indexes>,
+    tables: Arc<Tables>,
 }
 
 /// An attribute value's size by DynamoDB's rules (names count too, at the item level).
@@ -144,20 +166,82 @@ fn read_units(bytes: usize, consistent: bool) -> f64 {
 }
 
 impl Proxy {
-    /// Write units of writing `item` to `table`: the item, and each index it appears in
-    /// (the whole item for an index that projects all of it; one unit for a keys-only or
-    /// short INCLUDE projection).
-    fn item_write(&self, table: &str, item: &Value) -> f64 {
-        let size = item_size(item);
-        let mut units = write_units(size);
-        for (hash, range, all) in self.indexes.get(table).into_iter().flatten() {
-            let in_index =
-                item.get(hash).is_some() && range.as_ref().is_none_or(|r| item.get(r).is_some());
-            if in_index {
-                units += if *all { write_units(size) } else { 1.0 };
-            }
+    /// What `index` of `table` holds of `item`: nothing when the item lacks the index's
+    /// keys (a sparse index), else the table's keys, the index's and what it projects.
+    fn entry(table: &Table, index: &Index, item: &Value) -> Option<serde_json::Map<String, Value>> {
+        let item = item.as_object()?;
+        item.get(&index.hash)?;
+        if let Some(range) = &index.range {
+            item.get(range)?;
+        }
+        let keep = |name: &str| {
+            table.key.iter().any(|k| k == name)
+                || index.hash == name
+                || index.range.as_deref() == Some(name)
+                || match &index.projection {
+                    Projection::All => true,
+                    Projection::KeysOnly => false,
+                    Projection::Include(names) => names.iter().any(|n| n == name),
+                }
+        };
+        Some(
+            item.iter()
+                .filter(|(name, _)| keep(name))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Write units of an item going from `before` to `after` (`Null`: absent), by
+    /// DynamoDB's rules: the larger of the two sizes for the table, and for each index
+    /// a put when the item enters it, a delete when it leaves, a delete and a put when
+    /// the index's keys change, a write when what it projects changes, and nothing
+    /// when the write leaves the index's entry as it was.
+    fn item_write(&self, table: &str, before: &Value, after: &Value) -> f64 {
+        let mut units = write_units(item_size(before).max(item_size(after)));
+        let Some(t) = self.tables.get(table) else {
+            return units;
+        };
+        let size = |m: &serde_json::Map<String, Value>| {
+            m.iter()
+                .map(|(k, v)| k.len() + value_size(v))
+                .sum::<usize>()
+        };
+        for index in &t.indexes {
+            let keys_of = |m: &serde_json::Map<String, Value>| {
+                (
+                    m.get(&index.hash).cloned(),
+                    index.range.as_ref().and_then(|r| m.get(r).cloned()),
+                )
+            };
+            units += match (Self::entry(t, index, before), Self::entry(t, index, after)) {
+                (None, None) => 0.0,
+                (None, Some(a)) => write_units(size(&a)),
+                (Some(b), None) => write_units(size(&b)),
+                (Some(b), Some(a)) if keys_of(&b) != keys_of(&a) => {
+                    write_units(size(&b)) + write_units(size(&a))
+                }
+                (Some(b), Some(a)) if b != a => write_units(size(&b).max(size(&a))),
+                _ => 0.0,
+            };
         }
         units
+    }
+
+    /// The key of `item` in `table`.
+    fn key_of(&self, table: &str, item: &Value) -> Value {
+        let mut key = serde_json::Map::new();
+        for name in self
+            .tables
+            .get(table)
+            .map(|t| t.key.as_slice())
+            .unwrap_or_default()
+        {
+            if let Some(v) = item.get(name) {
+                key.insert(name.clone(), v.clone());
+            }
+        }
+        Value::Object(key)
     }
 
     /// The item at `key` now (read from the emulator directly, not counted).
@@ -180,16 +264,86 @@ impl Proxy {
         v.get("Item").cloned().unwrap_or(Value::Null)
     }
 
-    async fn units(&self, op: &str, request: &Value, response: &Value) -> (f64, f64) {
-        let table = request["TableName"].as_str().unwrap_or_default();
-        let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
+    /// The (table, key) pairs a write request touches.
+    fn written(&self, op: &str, request: &Value) -> Vec<(String, Value)> {
+        let table = request["TableName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match op {
-            "PutItem" => (0.0, self.item_write(table, &request["Item"])),
-            "UpdateItem" => {
-                let after = self.current(table, &request["Key"]).await;
-                (0.0, self.item_write(table, &after).max(1.0))
+            "PutItem" => vec![(table.clone(), self.key_of(&table, &request["Item"]))],
+            "UpdateItem" | "DeleteItem" => vec![(table, request["Key"].clone())],
+            "BatchWriteItem" => request["RequestItems"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .flat_map(|(t, writes)| {
+                    writes.as_array().into_iter().flatten().map(move |w| {
+                        let key = match w.get("PutRequest") {
+                            Some(put) => self.key_of(t, &put["Item"]),
+                            None => w["DeleteRequest"]["Key"].clone(),
+                        };
+                        (t.clone(), key)
+                    })
+                })
+                .collect(),
+            "TransactWriteItems" => request["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| {
+                    let (kind, w) = item.as_object()?.iter().next()?;
+                    let t = w["TableName"].as_str()?.to_string();
+                    let key = if kind == "Put" {
+                        self.key_of(&t, &w["Item"])
+                    } else {
+                        w["Key"].clone()
+                    };
+                    Some((t, key))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The items a write request touches, as they are now.
+    async fn items(&self, written: &[(String, Value)]) -> Vec<Value> {
+        let mut items = Vec::with_capacity(written.len());
+        for (table, key) in written {
+            items.push(self.current(table, key).await);
+        }
+        items
+    }
+
+    /// Read and write units of a request, from the request, its response and the items
+    /// it wrote as they were before and after (table, before, after). A write whose condition failed is billed
+    /// as a write of the item as it stands.
+    fn units(
+        &self,
+        op: &str,
+        request: &Value,
+        response: &Value,
+        changes: &[(&str, &Value, &Value)],
+        succeeded: bool,
+    ) -> (f64, f64) {
+        let consistent = request["ConsistentRead"].as_bool().unwrap_or(false);
+        let writes = || -> f64 {
+            let factor = if op == "TransactWriteItems" { 2.0 } else { 1.0 };
+            changes
+                .iter()
+                .map(|(table, b, a)| {
+                    if succeeded {
+                        factor * self.item_write(table, b, a)
+                    } else {
+                        factor * write_units(item_size(b))
+                    }
+                })
+                .sum()
+        };
+        match op {
+            "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems" => {
+                (0.0, writes())
             }
-            "DeleteItem" => (0.0, 1.0),
             "GetItem" => (read_units(item_size(&response["Item"]), consistent), 0.0),
             "Query" | "Scan" => {
                 let bytes: usize = response["Items"]
@@ -206,41 +360,14 @@ impl Proxy {
                 }
                 (units, 0.0)
             }
-            "BatchWriteItem" => {
-                let mut units = 0.0;
-                for (table, writes) in request["RequestItems"].as_object().into_iter().flatten() {
-                    for w in writes.as_array().into_iter().flatten() {
-                        units += if w.get("PutRequest").is_some() {
-                            self.item_write(table, &w["PutRequest"]["Item"])
-                        } else {
-                            1.0
-                        };
-                    }
-                }
-                (0.0, units)
-            }
-            "TransactWriteItems" => {
-                let mut units = 0.0;
-                for item in request["TransactItems"].as_array().into_iter().flatten() {
-                    if let Some(put) = item.get("Put") {
-                        units += 2.0
-                            * self.item_write(
-                                put["TableName"].as_str().unwrap_or_default(),
-                                &put["Item"],
-                            );
-                    } else if let Some(update) = item.get("Update") {
-                        let t = update["TableName"].as_str().unwrap_or_default();
-                        let after = self.current(t, &update["Key"]).await;
-                        units += 2.0 * self.item_write(t, &after).max(1.0);
-                    } else {
-                        units += 2.0;
-                    }
-                }
-                (0.0, units)
-            }
             _ => (0.0, 0.0),
         }
     }
+}
+
+/// The table's name in the rows printed: the template's logical name (`AttemptsTable`).
+fn short_table(name: &str) -> &str {
+    name.rsplit_once('-').map_or(name, |(_, t)| t)
 }
 
 async fn proxy(State(p): State<Proxy>, headers: HeaderMap, body: Bytes) -> Response {
@@ -259,6 +386,19 @@ async fn proxy(State(p): State<Proxy>, headers: HeaderMap, body: Bytes) -> Respo
     } else {
         service
     };
+    // DynamoDB: the request, and the items it writes as they were before it.
+    let dynamo = service == "DynamoDB";
+    let request: Value = if dynamo {
+        serde_json::from_slice(&body).unwrap_or_default()
+    } else {
+        Value::Null
+    };
+    let written = if dynamo {
+        p.written(op, &request)
+    } else {
+        Vec::new()
+    };
+    let before = p.items(&written).await;
     let mut forward = p.http.post(&p.upstream).body(body.clone());
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
@@ -278,18 +418,34 @@ async fn proxy(State(p): State<Proxy>, headers: HeaderMap, body: Bytes) -> Respo
     let Ok(bytes) = answer.bytes().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
+    // A DynamoDB row names its table when the request has one.
+    let label = match request["TableName"].as_str() {
+        Some(table) => format!("{op} {}", short_table(table)),
+        None => op.to_string(),
+    };
     {
         let mut t = p.tally.lock().unwrap();
         *t.requests
-            .entry((service.to_string(), op.to_string()))
+            .entry((service.to_string(), label.clone()))
             .or_default() += 1;
     }
-    if service == "DynamoDB" && status.is_success() {
-        let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let condition_failed =
+        !status.is_success() && String::from_utf8_lossy(&bytes).contains("ConditionalCheckFailed");
+    if dynamo && (status.is_success() || condition_failed) {
         let response: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let (r, w) = p.units(op, &request, &response).await;
+        let after = if status.is_success() {
+            p.items(&written).await
+        } else {
+            before.clone()
+        };
+        let changes: Vec<(&str, &Value, &Value)> = written
+            .iter()
+            .zip(before.iter().zip(&after))
+            .map(|((table, _), (b, a))| (table.as_str(), b, a))
+            .collect();
+        let (r, w) = p.units(op, &request, &response, &changes, status.is_success());
         let mut t = p.tally.lock().unwrap();
-        let e = t.units.entry(op.to_string()).or_default();
+        let e = t.units.entry(label).or_default();
         e.0 += r;
         e.1 += w;
     }
@@ -427,7 +583,7 @@ async fn main() {
 
     // The proxy, and the tables' keys and indexes it needs for the units.
     let direct = aws_sdk_dynamodb::Client::new(&emulator.sdk_config().await);
-    let mut indexes = HashMap::new();
+    let mut tables = HashMap::new();
     for (var, table) in &emulator.env {
         if !var.ends_with("_TABLE") {
             continue;
@@ -439,28 +595,39 @@ async fn main() {
             .await
             .unwrap();
         let t = described.table().unwrap();
-        let gsis = t
+        let key = t
+            .key_schema()
+            .iter()
+            .map(|k| k.attribute_name().to_string())
+            .collect();
+        let indexes = t
             .global_secondary_indexes()
             .iter()
             .map(|g| {
+                use aws_sdk_dynamodb::types::ProjectionType;
                 let schema = g.key_schema();
-                let hash = schema[0].attribute_name().to_string();
-                let range = schema.get(1).map(|k| k.attribute_name().to_string());
-                let all = g
-                    .projection()
-                    .and_then(|p| p.projection_type())
-                    .is_some_and(|t| *t == aws_sdk_dynamodb::types::ProjectionType::All);
-                (hash, range, all)
+                let projection = g.projection().unwrap();
+                Index {
+                    hash: schema[0].attribute_name().to_string(),
+                    range: schema.get(1).map(|k| k.attribute_name().to_string()),
+                    projection: match projection.projection_type() {
+                        Some(ProjectionType::All) => Projection::All,
+                        Some(ProjectionType::Include) => {
+                            Projection::Include(projection.non_key_attributes().to_vec())
+                        }
+                        _ => Projection::KeysOnly,
+                    },
+                }
             })
-            .collect::<Vec<_>>();
-        indexes.insert(table.clone(), gsis);
+            .collect();
+        tables.insert(table.clone(), Table { key, indexes });
     }
     let tally = Arc::new(Mutex::new(Tally::default()));
     let proxy_url = serve(Router::new().fallback(proxy).with_state(Proxy {
         upstream: format!("{}/", emulator.endpoint),
         http: hookline_core::tls::reqwest_builder().build().unwrap(),
         tally: tally.clone(),
-        indexes: Arc::new(indexes),
+        tables: Arc::new(tables),
     }))
     .await;
 
