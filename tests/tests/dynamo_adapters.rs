@@ -265,6 +265,7 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
         new_id("msg", now - 1),
     );
     use AttemptStatus::{DeadLettered, Delivered, Retrying};
+    let mut recorded = Vec::new();
     for (delivery, statuses) in [
         (&d1, vec![Retrying, Retrying, DeadLettered]),
         (&d2, vec![Retrying, Delivered]),
@@ -280,6 +281,7 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
                 now - 10_000 + i as i64 * 100,
             );
             log.record(&a, now + DAY).await.unwrap();
+            recorded.push(a);
         }
     }
     log.record(
@@ -320,6 +322,40 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
     );
     assert!(page.next.is_none());
     assert_eq!(page.items[0].response_excerpt.as_deref(), Some("oops"));
+    // Each attempt reads back as it was recorded, though its entry leaves the ids to
+    // its delivery's item (kept once there, not once per attempt).
+    for a in &page.items {
+        assert!(recorded.contains(a), "{a:?} was not recorded as such");
+    }
+    let raw = dynamo()
+        .await
+        .get_item()
+        .table_name(emulator().var("HOOKLINE_ATTEMPTS_TABLE"))
+        .key(
+            "webhook_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{project}#wh_1")),
+        )
+        .key(
+            "attempt_key",
+            aws_sdk_dynamodb::types::AttributeValue::S(d1.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let entries = raw.item().unwrap()["history"].as_l().unwrap();
+    assert_eq!(entries.len(), 3);
+    for entry in entries {
+        let entry = entry.as_s().unwrap();
+        for once in [
+            "project_id",
+            "webhook_id",
+            "delivery_id",
+            "event_id",
+            "event_type",
+        ] {
+            assert!(!entry.contains(once), "{entry}");
+        }
+    }
     // A status filter, in pages that cut through a delivery.
     let mut retrying = Vec::new();
     let mut cursor: Option<String> = None;
@@ -572,7 +608,10 @@ async fn event_records_are_created_once_leased_and_marked() {
         .await
         .unwrap();
     let raw = raw.item().unwrap();
-    assert!(!raw.contains_key("enqueued") && !raw.contains_key("sweep"), "{raw:?}");
+    assert!(
+        !raw.contains_key("enqueued") && !raw.contains_key("sweep"),
+        "{raw:?}"
+    );
     // A complete record leaves the sweep's index, and cannot be leased again.
     assert!(!mine(store.abandoned(later + 100_000, 1000).await.unwrap()));
     assert!(

@@ -206,10 +206,17 @@ impl AttemptStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     pub id: String,
+    // What its delivery says too: the attempt log keeps them once per delivery, not in
+    // each attempt ([`crate::store::dynamo`]), and fills them in when it reads one.
+    #[serde(default)]
     pub project_id: String,
+    #[serde(default)]
     pub event_id: String,
+    #[serde(default)]
     pub event_type: String,
+    #[serde(default)]
     pub webhook_id: String,
+    #[serde(default)]
     pub delivery_id: String,
     /// Numbered from 1.
     pub attempt: u32,

@@ -465,16 +465,34 @@ impl DynamoAttemptLog {
         };
         let status = DeliveryStatus::parse(get_s(item, "status")?)
             .ok_or_else(|| StoreError::Corrupt("unknown delivery status".into()))?;
+        let id = get_s(item, "attempt_key")?;
+        let event_id = get_s(item, "event_id")?;
+        let event_type = item
+            .get("event_type")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        // What the entries leave to their delivery (entries written before they did
+        // carry it themselves).
+        let mut history = history;
+        for entry in &mut history {
+            let fill = |field: &mut String, value: &str| {
+                if field.is_empty() {
+                    value.clone_into(field);
+                }
+            };
+            fill(&mut entry.project_id, project);
+            fill(&mut entry.webhook_id, webhook);
+            fill(&mut entry.delivery_id, id);
+            fill(&mut entry.event_id, event_id);
+            fill(&mut entry.event_type, &event_type);
+        }
         Ok(Delivery {
-            id: get_s(item, "attempt_key")?.to_string(),
+            id: id.to_string(),
             project_id: project.to_string(),
             webhook_id: webhook.to_string(),
-            event_id: get_s(item, "event_id")?.to_string(),
-            event_type: item
-                .get("event_type")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default(),
+            event_id: event_id.to_string(),
+            event_type,
             status,
             attempts: opt_n("attempts").unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
             last_status_code: opt_n("last_status_code").and_then(|c| u16::try_from(c).ok()),
@@ -539,11 +557,46 @@ impl DynamoAttemptLog {
     }
 }
 
+/// An attempt as its delivery's `history` keeps it: without what the delivery's item
+/// holds once (project, webhook, delivery, event and its type), about 200 bytes fewer
+/// per attempt. The item grows by one entry per attempt and every write is billed by
+/// its size, so a delivery that keeps failing cost that much more with each retry.
+#[derive(serde::Serialize)]
+struct HistoryEntry<'a> {
+    id: &'a str,
+    attempt: u32,
+    status: AttemptStatus,
+    status_code: Option<u16>,
+    duration_ms: u64,
+    error: Option<&'a str>,
+    response_excerpt: Option<&'a str>,
+    #[serde(with = "crate::clock::rfc3339::option")]
+    next_attempt_at: Option<Millis>,
+    #[serde(with = "crate::clock::rfc3339")]
+    created_at: Millis,
+}
+
+impl<'a> HistoryEntry<'a> {
+    fn of(a: &'a Attempt) -> Self {
+        HistoryEntry {
+            id: &a.id,
+            attempt: a.attempt,
+            status: a.status,
+            status_code: a.status_code,
+            duration_ms: a.duration_ms,
+            error: a.error.as_deref(),
+            response_excerpt: a.response_excerpt.as_deref(),
+            next_attempt_at: a.next_attempt_at,
+            created_at: a.created_at,
+        }
+    }
+}
+
 #[async_trait]
 impl AttemptLog for DynamoAttemptLog {
     async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError> {
-        let entry =
-            serde_json::to_string(attempt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entry = serde_json::to_string(&HistoryEntry::of(attempt))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut set = vec![
             "#st = :st",
             "event_id = :ev",
