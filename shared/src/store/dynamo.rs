@@ -1317,3 +1317,60 @@ impl EventStore for DynamoEventStore {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A delivery's item as the attempt log writes it, with these history entries.
+    fn delivery_item(entries: &[String]) -> Item {
+        [
+            ("webhook_key", s("proj_1#wh_1")),
+            ("attempt_key", s("msg_1")),
+            ("status", s("retrying")),
+            ("event_id", s("ev_1")),
+            ("event_type", s("a.b")),
+            ("attempts", n(entries.len())),
+            ("created_at", n(1_000)),
+            ("updated_at", n(2_000)),
+            (
+                "history",
+                AttributeValue::L(entries.iter().map(s).collect()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn an_attempt() -> Attempt {
+        Attempt {
+            id: "att_1".into(),
+            project_id: "proj_1".into(),
+            event_id: "ev_1".into(),
+            event_type: "a.b".into(),
+            webhook_id: "wh_1".into(),
+            delivery_id: "msg_1".into(),
+            attempt: 1,
+            status: AttemptStatus::Retrying,
+            status_code: Some(503),
+            duration_ms: 12,
+            error: Some("HTTP 503".into()),
+            response_excerpt: Some("busy".into()),
+            next_attempt_at: Some(61_000),
+            created_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn history_entries_written_whole_or_slim_read_back_the_same() {
+        let attempt = an_attempt();
+        let slim = serde_json::to_string(&HistoryEntry::of(&attempt)).unwrap();
+        let whole = serde_json::to_string(&attempt).unwrap();
+        assert!(slim.len() + 60 < whole.len(), "{slim}");
+        for entry in [slim, whole] {
+            let delivery = DynamoAttemptLog::decode(&delivery_item(&[entry])).unwrap();
+            assert_eq!(delivery.history, vec![attempt.clone()]);
+        }
+    }
+}
