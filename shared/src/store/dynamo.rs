@@ -560,7 +560,7 @@ impl DynamoAttemptLog {
 /// An attempt as its delivery's `history` keeps it: without what the delivery's item
 /// holds once (project, webhook, delivery, event and its type), about 200 bytes fewer
 /// per attempt. The item grows by one entry per attempt and every write is billed by
-/// its size, so a delivery that keeps failing cost that much more with each retry.
+/// its size, so a delivery that keeps failing costs that much more with each retry.
 #[derive(serde::Serialize)]
 struct HistoryEntry<'a> {
     id: &'a str,
