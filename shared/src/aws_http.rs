@@ -13,7 +13,9 @@
 //! - errors classified as the SDK's retry rules expect: a timeout as a timeout, any
 //!   other transport failure as I/O (retried as transient), a request it cannot send as
 //!   the caller's error;
-//! - no redirects followed: the SDK reads every response itself.
+//! - no redirects followed: the SDK reads every response itself;
+//! - no proxy from the environment (`HTTPS_PROXY` and the like), as the SDK's own client
+//!   used none unless configured in code.
 //!
 //! The operation and attempt timeouts ([`crate::config::Waits`]) are the SDK
 //! orchestrator's, around the whole call, response body included.
@@ -51,7 +53,8 @@ impl Client {
     fn build(&self, (connect, read): Timeouts) -> Connector {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(self.tls.clone())
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
         if let Some(connect) = connect {
             builder = builder.connect_timeout(connect);
         }
