@@ -771,6 +771,11 @@ impl Deliverer {
             now,
             rand::random::<f64>(),
         );
+        // A retry's delay is set once its attempt is logged: until then the message stays
+        // hidden by the queue's visibility timeout, so the next attempt cannot start (on
+        // another instance) while this one's record is still being written, and the
+        // attempt log keeps the attempts in order.
+        let mut retry_in = None;
         let (status, report, error, next_attempt_at) = match decision {
             Decision::Delivered => (
                 AttemptStatus::Delivered,
@@ -779,11 +784,8 @@ impl Deliverer {
                 None,
             ),
             Decision::Retry { delay } => {
-                let seconds = (delay / SECOND).clamp(0, i64::from(MAX_VISIBILITY_SECONDS)) as i32;
-                if let Err(e) = self.fanout.queue.change_visibility(receipt, seconds).await {
-                    // The queue's own visibility timeout then decides when it comes back.
-                    tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not set the retry delay");
-                }
+                retry_in =
+                    Some((delay / SECOND).clamp(0, i64::from(MAX_VISIBILITY_SECONDS)) as i32);
                 (
                     AttemptStatus::Retrying,
                     None,
@@ -837,6 +839,12 @@ impl Deliverer {
         };
         self.finish(&task, &event.event_type, attempt, verdict, now, batch)
             .await;
+        if let Some(seconds) = retry_in
+            && let Err(e) = self.fanout.queue.change_visibility(receipt, seconds).await
+        {
+            // The queue's own visibility timeout then decides when it comes back.
+            tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not set the retry delay");
+        }
         if status == AttemptStatus::Retrying {
             Disposition::Again
         } else {

@@ -1198,3 +1198,81 @@ async fn held_successes_clear_another_instances_failure_only_when_they_came_afte
     assert_eq!((v.delivered, v.failed), (4, 2));
     assert!(v.failing_since.is_none(), "{v:?}");
 }
+
+/// A queue that notes, whenever a retry's delay is set, how many attempts the attempt
+/// log holds by then.
+struct NotesTheLog {
+    inner: Arc<InMemoryDeliveryQueue>,
+    attempts: Arc<InMemoryAttemptLog>,
+    logged_when_hidden: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl hookline_core::queue::DeliveryQueue for NotesTheLog {
+    async fn send_batch(
+        &self,
+        messages: &[hookline_core::queue::OutgoingMessage],
+    ) -> Result<Vec<String>, hookline_core::queue::QueueError> {
+        self.inner.send_batch(messages).await
+    }
+    async fn change_visibility(
+        &self,
+        receipt_handle: &str,
+        seconds: i32,
+    ) -> Result<(), hookline_core::queue::QueueError> {
+        self.logged_when_hidden
+            .lock()
+            .unwrap()
+            .push(self.attempts.all().len());
+        self.inner.change_visibility(receipt_handle, seconds).await
+    }
+    async fn dead_letter(
+        &self,
+        body: &str,
+        reason: &str,
+        last_error: &str,
+    ) -> Result<(), hookline_core::queue::QueueError> {
+        self.inner.dead_letter(body, reason, last_error).await
+    }
+}
+
+/// The next attempt of a retried delivery may run on another instance as soon as the
+/// message is visible again: its delay is set only once this attempt is in the log, so
+/// the two records can never be written at once or out of order.
+#[tokio::test]
+async fn a_retry_is_scheduled_only_once_its_attempt_is_logged() {
+    let h = harness();
+    let (base, _) = receiver().await;
+    let hook = h.hook(&format!("{base}/busy/1"), json!({})).await;
+    let queue = Arc::new(NotesTheLog {
+        inner: h.queue.clone(),
+        attempts: h.attempts.clone(),
+        logged_when_hidden: Default::default(),
+    });
+    let deliverer = Deliverer::new(
+        h.webhooks.clone(),
+        h.events.clone(),
+        h.attempts.clone(),
+        h.health.clone(),
+        queue.clone(),
+        Sender::new(TargetPolicy {
+            allow_private: true,
+        })
+        .unwrap(),
+        Schedule::scaled(0.001),
+        30 * DAY,
+    );
+    let message: SqsMessage = serde_json::from_value(json!({
+        "messageId": "m-1",
+        "receiptHandle": "rh-1",
+        "body": body(&task(&hook)),
+        "attributes": {"ApproximateReceiveCount": "1"},
+    }))
+    .unwrap();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": [message]})).unwrap();
+    let response = deliverer.handle(event).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "to be retried");
+    assert_eq!(*queue.logged_when_hidden.lock().unwrap(), vec![1]);
+    assert_eq!(h.visibility(), vec![1], "Retry-After: 1, unscaled");
+    assert_eq!(h.last_attempt().status, AttemptStatus::Retrying);
+}
