@@ -43,6 +43,30 @@ impl MetricsSink for Captured {
     }
 }
 
+/// A deliverer over these stores and queue, sending to private addresses (the tests'
+/// receivers) on the real schedule in seconds (`HOOKLINE_RETRY_SCALE=0.001`).
+fn deliverer_over(
+    webhooks: Arc<dyn WebhookStore>,
+    events: Arc<InMemoryEventStore>,
+    attempts: Arc<InMemoryAttemptLog>,
+    health: Arc<InMemoryHealthStore>,
+    queue: Arc<dyn hookline_core::queue::DeliveryQueue>,
+) -> Deliverer {
+    Deliverer::new(
+        webhooks,
+        events,
+        attempts,
+        health,
+        queue,
+        Sender::new(TargetPolicy {
+            allow_private: true,
+        })
+        .unwrap(),
+        Schedule::scaled(0.001),
+        30 * DAY,
+    )
+}
+
 fn harness() -> Harness {
     let webhooks = Arc::new(InMemoryWebhookStore::default());
     let events = Arc::new(InMemoryEventStore::default());
@@ -50,19 +74,12 @@ fn harness() -> Harness {
     let attempts = Arc::new(InMemoryAttemptLog::default());
     let health = Arc::new(InMemoryHealthStore::default());
     let metrics = Arc::new(Captured::default());
-    let mut deliverer = Deliverer::new(
+    let mut deliverer = deliverer_over(
         webhooks.clone(),
         events.clone(),
         attempts.clone(),
         health.clone(),
         queue.clone(),
-        Sender::new(TargetPolicy {
-            allow_private: true,
-        })
-        .unwrap(),
-        // HOOKLINE_RETRY_SCALE=0.001: the real schedule, in seconds.
-        Schedule::scaled(0.001),
-        30 * DAY,
     );
     deliverer.metrics = metrics.clone();
     Harness {
@@ -697,7 +714,7 @@ async fn a_panic_costs_its_own_message_only() {
     let (base, seen) = receiver().await;
     let ok = h.hook(&format!("{base}/ok"), json!({})).await;
     let cursed = h.hook(&format!("{base}/ok"), json!({})).await;
-    let deliverer = Deliverer::new(
+    let deliverer = deliverer_over(
         Arc::new(PanicsOn {
             inner: h.webhooks.clone(),
             id: cursed.id.clone(),
@@ -706,12 +723,6 @@ async fn a_panic_costs_its_own_message_only() {
         h.attempts.clone(),
         h.health.clone(),
         h.queue.clone(),
-        Sender::new(TargetPolicy {
-            allow_private: true,
-        })
-        .unwrap(),
-        Schedule::scaled(0.001),
-        30 * DAY,
     );
     let records: Vec<serde_json::Value> = [(&ok, "a"), (&cursed, "b"), (&ok, "c")]
         .iter()
@@ -1249,18 +1260,12 @@ async fn a_retry_is_scheduled_only_once_its_attempt_is_logged() {
         attempts: h.attempts.clone(),
         logged_when_hidden: Default::default(),
     });
-    let deliverer = Deliverer::new(
+    let deliverer = deliverer_over(
         h.webhooks.clone(),
         h.events.clone(),
         h.attempts.clone(),
         h.health.clone(),
         queue.clone(),
-        Sender::new(TargetPolicy {
-            allow_private: true,
-        })
-        .unwrap(),
-        Schedule::scaled(0.001),
-        30 * DAY,
     );
     let message: SqsMessage = serde_json::from_value(json!({
         "messageId": "m-1",
