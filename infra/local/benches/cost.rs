@@ -293,6 +293,10 @@ impl Proxy {
                 .flatten()
                 .filter_map(|item| {
                     let (kind, w) = item.as_object()?.iter().next()?;
+                    // A ConditionCheck reads the item; it writes nothing.
+                    if kind == "ConditionCheck" {
+                        return None;
+                    }
                     let t = w["TableName"].as_str()?.to_string();
                     let key = if kind == "Put" {
                         self.key_of(&t, &w["Item"])
