@@ -101,11 +101,8 @@ impl HttpConnector for Connector {
                 )));
             }
         };
-        let request = match to_reqwest(request) {
-            Ok(request) => request,
-            Err(e) => return HttpConnectorFuture::ready(Err(ConnectorError::user(e))),
-        };
         HttpConnectorFuture::new(async move {
+            let request = to_reqwest(request).await.map_err(ConnectorError::user)?;
             let response = client.execute(request).await.map_err(transport)?;
             let status = response.status();
             let headers = response.headers().clone();
@@ -120,14 +117,13 @@ impl HttpConnector for Connector {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The SDK's request as reqwest's: its body is in memory (no operation these functions
-/// call streams one).
-fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, BoxError> {
+/// The SDK's request as reqwest's, its body read to the end: the SDK wraps it to watch
+/// the upload for stalls, and counts the upload done only once it has been read (taken
+/// without reading, it looked stalled to the SDK whenever an answer took longer than the
+/// grace period). No operation these functions call streams a body, so it is in memory.
+async fn to_reqwest(request: HttpRequest) -> Result<reqwest::Request, BoxError> {
     let (parts, body) = request.try_into_http1x()?.into_parts();
-    let body = body
-        .bytes()
-        .map(bytes::Bytes::copy_from_slice)
-        .ok_or("a streaming request body (not supported by this client)")?;
+    let body = http_body_util::BodyExt::collect(body).await?.to_bytes();
     Ok(reqwest::Request::try_from(http::Request::from_parts(
         parts, body,
     ))?)
@@ -239,6 +235,46 @@ mod tests {
             .unwrap_err();
         assert!(stalled.is_timeout(), "{stalled:?}");
         held.abort();
+    }
+
+    /// The SDK watches a request's upload for stalls while it waits for the answer, and
+    /// counts the upload done only once its body has been read to the end. A body taken
+    /// without being read looked stalled to it, so every answer slower than the grace
+    /// period (5 s by default; a slow emulator after a crash) failed as a timeout.
+    #[tokio::test]
+    async fn an_answer_slower_than_the_stall_grace_period_is_not_a_stall() {
+        let base = serve(Router::new().route(
+            "/",
+            post(|| async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                (
+                    [("content-type", "application/x-amz-json-1.0")],
+                    r#"{"TableNames":["slow"]}"#,
+                )
+            }),
+        ))
+        .await;
+        let sdk = crate::aws::config(
+            Some(base),
+            Some("us-east-1".to_string()),
+            Some(aws_sdk_dynamodb::config::Credentials::new(
+                "k", "s", None, None, "test",
+            )),
+        );
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .stalled_stream_protection(
+                aws_sdk_dynamodb::config::StalledStreamProtectionConfig::enabled()
+                    .grace_period(Duration::from_millis(300))
+                    .build(),
+            )
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build();
+        let tables = aws_sdk_dynamodb::Client::from_conf(config)
+            .list_tables()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tables.table_names(), ["slow"]);
     }
 
     #[tokio::test]
