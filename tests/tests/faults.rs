@@ -267,6 +267,10 @@ async fn fan_stack(rx: &Receiver, project: &str) -> Stack {
     let stack = Stack::start(&[
         ("HOOKLINE_LOCAL_SWEEP_SECONDS", "2"),
         ("HOOKLINE_LOCAL_CONCURRENCY", "8"),
+        // As deployed: health held, webhooks cached. Nothing here reads health or
+        // changes a webhook, and the emulator (one core) has half the writes to do.
+        ("HOOKLINE_HEALTH_HOLD_SECONDS", "60"),
+        ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "5"),
     ])
     .await;
     for i in 0..FANOUT_HOOKS {

@@ -46,7 +46,14 @@ fn deliveries(rx: &Receiver, prefix: &str) -> HashMap<(String, String), HashSet<
 #[tokio::test]
 async fn nothing_is_lost_when_a_receiver_fails_a_fifth_of_requests() {
     let n = events_wanted(2_000);
-    let stack = Stack::start(&[("HOOKLINE_LOCAL_CONCURRENCY", "8")]).await;
+    let stack = Stack::start(&[
+        ("HOOKLINE_LOCAL_CONCURRENCY", "8"),
+        // As deployed: health held, webhooks cached. Nothing here reads health or
+        // changes a webhook, and the emulator (one core) has fewer writes to do.
+        ("HOOKLINE_HEALTH_HOLD_SECONDS", "60"),
+        ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "5"),
+    ])
+    .await;
     let rx = receiver::start().await;
     for i in 0..3 {
         stack
