@@ -18,8 +18,8 @@ must listen where that name points (`--host 0.0.0.0`; see the README's `sam loca
 Anyone who can reach that address can read and write the emulated tables.
 
 Two of moto's ways are mended, each where it departs from AWS in a way the tests feel:
-- its item writes are made atomic (`item_writes_atomic`). moto serves each request on
-  its own thread and an UpdateItem is a read-modify-write with no lock, so two
+- each DynamoDB request is applied whole (`each_dynamodb_request_whole`). moto serves
+  each request on its own thread and updates an item in place with no lock, so two
   concurrent writes to one item could lose one (3 of 400 concurrent appends to one
   item, in a run of 8 threads), or both pass one condition; DynamoDB applies each
   write to an item, condition included, atomically.
@@ -156,7 +156,7 @@ def parent_alive(pid: int) -> bool:
         return True
 
 
-def item_writes_atomic() -> None:
+def each_dynamodb_request_whole() -> None:
     """Each DynamoDB request handled whole under one lock, from parsing to its answer's
     body: moto updates an item in place (and creates a missing one empty first), so
     only a lock around the request as a whole keeps a concurrent write from being
@@ -196,7 +196,7 @@ def serve(args) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    item_writes_atomic()
+    each_dynamodb_request_whole()
     retention_check_in_constant_time()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
