@@ -612,6 +612,62 @@ async fn event_records_are_created_once_leased_and_marked() {
         !raw.contains_key("enqueued") && !raw.contains_key("sweep"),
         "{raw:?}"
     );
+    // The record's JSON is stored deflated, so the item is billed by the smaller size.
+    let mut legacy = record.clone();
+    legacy.enqueued.clear();
+    let json = serde_json::to_string(&legacy).unwrap();
+    let deflated = raw["doc"].as_b().unwrap().as_ref().len();
+    assert!(
+        deflated < json.len() * 3 / 4,
+        "{deflated} of {}",
+        json.len()
+    );
+    // A record written before, with its JSON as text, still reads (complete, here).
+    let mut old = raw.clone();
+    old.insert(
+        "event_key".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(format!("{project}#ev-old")),
+    );
+    old.insert(
+        "doc".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(json.replace("\"ev-1\"", "\"ev-old\"")),
+    );
+    dynamo()
+        .await
+        .put_item()
+        .table_name(emulator().var("HOOKLINE_EVENTS_TABLE"))
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+    let read = store.get(&project, "ev-old").await.unwrap().unwrap();
+    assert_eq!(read.event.id, "ev-old");
+    assert_eq!(read.deliveries, record.deliveries);
+    assert!(read.complete);
+    // A doc that does not inflate is reported as corrupt, not a panic nor a record.
+    let mut broken = raw.clone();
+    broken.insert(
+        "event_key".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(format!("{project}#ev-broken")),
+    );
+    broken.insert(
+        "doc".into(),
+        aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
+            vec![0xff; 64],
+        )),
+    );
+    dynamo()
+        .await
+        .put_item()
+        .table_name(emulator().var("HOOKLINE_EVENTS_TABLE"))
+        .set_item(Some(broken))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get(&project, "ev-broken").await,
+        Err(StoreError::Corrupt(_))
+    ));
     // A complete record leaves the sweep's index, and cannot be leased again.
     assert!(!mine(store.abandoned(later + 100_000, 1000).await.unwrap()));
     assert!(
