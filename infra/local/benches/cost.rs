@@ -841,8 +841,14 @@ async fn main() {
     let lambda_gb_s =
         (trigger_invocations * billed(trigger_s) + deliver_invocations * billed(deliver_s)) * gb;
     let logged = log_bytes.0.load(Ordering::Relaxed) + metric_bytes.load(Ordering::Relaxed);
-    // Lambda's own START/END/REPORT lines, about 350 bytes per invocation as JSON.
-    let platform_log = (trigger_invocations + deliver_invocations) * 350.0;
+    // Lambda's own lines: its start and report lines, about 350 bytes per invocation as
+    // JSON, are INFO, sent only when the template's `SystemLogLevel` lets INFO through
+    // (its default; the template says WARN, which leaves the warnings: timeouts, crashes).
+    let system_level = template["Globals"]["Function"]["LoggingConfig"]["SystemLogLevel"]
+        .as_str()
+        .unwrap_or("INFO");
+    let platform_per_invocation = if system_level == "WARN" { 0.0 } else { 350.0 };
+    let platform_log = (trigger_invocations + deliver_invocations) * platform_per_invocation;
     let log_gb = (logged as f64 + platform_log) / 1e9;
     let lines = [
         (
@@ -878,7 +884,7 @@ async fn main() {
         per_million(measured_gb_s * Prices::LAMBDA_ARM64_GB_SECOND)
     );
     println!(
-        "Logs: {logged} bytes from the functions ({:.0} per delivery, metric records included) + {platform_log:.0} of Lambda's own lines",
+        "Logs: {logged} bytes from the functions ({:.0} per delivery, metric records included) + {platform_log:.0} of Lambda's own lines (SystemLogLevel {system_level})",
         logged as f64 / deliveries
     );
     println!("\nPer million deliveries, {}:", Prices::DATE);
