@@ -134,6 +134,51 @@ async fn a_registered_webhook_receives_the_rendered_signed_request() {
     stack.assert_no_secrets_logged();
 }
 
+/// An event too large to ride in its SQS task (over 192 KiB) travels as its id, and the
+/// delivery function reads it from its record, which is stored deflated: the receiver
+/// still gets every byte of it, and the record still reads.
+#[tokio::test]
+async fn an_event_too_large_for_its_task_is_delivered_whole_from_its_record() {
+    let stack = Stack::start(&[]).await;
+    let rx = receiver::start().await;
+    let hook = stack
+        .webhook(
+            "acme",
+            json!({"name": "big", "url": format!("{}/ok/big", rx.base), "events": ["doc.uploaded"]}),
+        )
+        .await;
+    // 230,000 characters that deflate no better than text does (a fixed xorshift).
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let blob: String = (0..230_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b"abcdefghijklmnopqrstuvwxyz0123456789 "[(state % 37) as usize])
+        })
+        .collect();
+    stack
+        .event(
+            "acme",
+            json!({"id": "ev-big", "type": "doc.uploaded", "data": {"blob": blob, "n": 1}}),
+        )
+        .await;
+    let received = wait_for(&rx, "/ok/big", 1).await;
+    let body: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(body["data"]["blob"].as_str().unwrap(), blob);
+    assert_eq!(body["data"]["n"], 1);
+    assert!(verify(
+        hook["signing_secret"].as_str().unwrap(),
+        &received[0]
+    ));
+    let (status, event) = stack
+        .admin("GET", "/v1/projects/acme/events/ev-big", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(event["id"], "ev-big");
+    assert_eq!(event["deliveries"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn the_retry_rule_table_end_to_end() {
     let stack = Stack::start(&[]).await;
