@@ -634,13 +634,22 @@ impl<'a> HistoryEntry<'a> {
     }
 }
 
-/// A history entry as stored: its JSON deflated (binary) where that is smaller, as text
-/// where it is not. A delivery's item grows by an entry an attempt and each write is
-/// billed by its size; entries deflate one by one (a list append cannot deflate the
-/// list), a timed-out attempt's from about 250 bytes to 180, one with the first KiB of
-/// an error page by a third or more.
+/// Entries longer than this are deflated even in a delivery's first attempt.
+const DEFLATE_ENTRIES_OVER: usize = 512;
+
+/// A history entry as stored: its JSON deflated (binary) where that pays, as text where
+/// it does not. A delivery's item grows by an entry an attempt and each write is billed
+/// by its size; entries deflate one by one (a list append cannot deflate the list), a
+/// timed-out attempt's from about 250 bytes to 180, one with the first KiB of an error
+/// page by a third or more. Deflating costs 10-20 µs (miniz sets up tables of its own
+/// for each input), as much CPU as the rest of a delivery, and a first attempt's item
+/// is a unit either way unless its entry is long: so only the entries of later attempts
+/// and long ones are deflated, and a first attempt that delivers costs no deflating.
 fn encode_history_entry(entry: &HistoryEntry<'_>) -> Result<AttributeValue, StoreError> {
     let json = serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if entry.attempt <= 1 && json.len() <= DEFLATE_ENTRIES_OVER {
+        return Ok(s(json));
+    }
     let deflated = deflate(json.as_bytes());
     Ok(if deflated.len() < json.len() {
         AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(deflated))
@@ -1449,7 +1458,18 @@ mod tests {
     #[test]
     fn history_entries_are_deflated_where_that_is_smaller_and_read_back_the_same() {
         let mut attempt = an_attempt();
+        // A short first attempt's entry stays text; the same entry of a later attempt
+        // is deflated.
+        assert!(
+            encode_history_entry(&HistoryEntry::of(&attempt))
+                .unwrap()
+                .is_s()
+        );
+        attempt.attempt = 2;
         let small = encode_history_entry(&HistoryEntry::of(&attempt)).unwrap();
+        assert!(small.is_b());
+        let retried = attempt.clone();
+        attempt.attempt = 1;
         attempt.response_excerpt = Some(format!(
             "<html><head><title>502 Bad Gateway</title></head><body>{}</body></html>",
             "<p>The server is taking too long to answer.</p>".repeat(20)
@@ -1462,7 +1482,7 @@ mod tests {
         let text = s(serde_json::to_string(&HistoryEntry::of(&an_attempt())).unwrap());
         let delivery =
             DynamoAttemptLog::decode(&delivery_item_of(vec![text, small, page])).unwrap();
-        assert_eq!(delivery.history, vec![an_attempt(), an_attempt(), attempt]);
+        assert_eq!(delivery.history, vec![an_attempt(), retried, attempt]);
         // An entry that does not inflate, or is neither, is a corrupt record.
         for broken in [
             AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![0xff; 16])),
