@@ -50,11 +50,11 @@ fn decode_doc<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreErr
     serde_json::from_str(get_s(item, "doc")?).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-/// The most a deflated `doc` may inflate to. A record is an event of at most 256 KiB and
-/// its list of deliveries, deflated into DynamoDB's 400 KB item, where JSON of ours
-/// shrinks to a half or a third; a blob that grows past 8 MiB is not one of ours, and is
-/// refused before it takes the function's memory.
-const MAX_INFLATED_DOC: usize = 8 << 20;
+/// The most a deflated attribute may inflate to. The largest is an event record's `doc`:
+/// an event of at most 256 KiB and its list of deliveries, deflated into DynamoDB's
+/// 400 KB item, where JSON of ours shrinks to a half or a third; a blob that grows past
+/// 8 MiB is not one of ours, and is refused before it takes the function's memory.
+const MAX_INFLATED: usize = 8 << 20;
 
 /// An event record's `doc`: its JSON deflated, as a binary attribute. A write is billed
 /// by the size of the item (a unit a KiB, the larger of before and after), and an event's
@@ -95,7 +95,7 @@ impl Inflate {
 }
 
 fn inflate(blob: &[u8]) -> Result<Vec<u8>, Inflate> {
-    miniz_oxide::inflate::decompress_to_vec_with_limit(blob, MAX_INFLATED_DOC)
+    miniz_oxide::inflate::decompress_to_vec_with_limit(blob, MAX_INFLATED)
         .map_err(|e| Inflate(e.to_string()))
 }
 
@@ -640,7 +640,7 @@ const DEFLATE_ENTRIES_OVER: usize = 512;
 /// A history entry as stored: its JSON deflated (binary) where that pays, as text where
 /// it does not. A delivery's item grows by an entry an attempt and each write is billed
 /// by its size; entries deflate one by one (a list append cannot deflate the list), a
-/// timed-out attempt's from about 250 bytes to 180, one with the first KiB of an error
+/// timed-out attempt's from about 280 bytes to 200, one with the first KiB of an error
 /// page by a third or more. Deflating costs 10-20 µs (miniz sets up tables of its own
 /// for each input), as much CPU as the rest of a delivery, and a first attempt's item
 /// is a unit either way unless its entry is long: so only the entries of later attempts
