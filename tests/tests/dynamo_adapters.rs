@@ -628,48 +628,42 @@ async fn event_records_are_created_once_leased_and_marked() {
         "{deflated} of {}",
         json.len()
     );
+    // Beside it, the same item under another event id with another `doc`.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let put_as = |event_id: &str, doc: AttributeValue| {
+        let mut item = raw.clone();
+        item.insert(
+            "event_key".into(),
+            AttributeValue::S(format!("{project}#{event_id}")),
+        );
+        item.insert("doc".into(), doc);
+        async move {
+            dynamo()
+                .await
+                .put_item()
+                .table_name(emulator().var("HOOKLINE_EVENTS_TABLE"))
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
     // A record written before, with its JSON as text, still reads (complete, here).
-    let mut old = raw.clone();
-    old.insert(
-        "event_key".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(format!("{project}#ev-old")),
-    );
-    old.insert(
-        "doc".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(json.replace("\"ev-1\"", "\"ev-old\"")),
-    );
-    dynamo()
-        .await
-        .put_item()
-        .table_name(emulator().var("HOOKLINE_EVENTS_TABLE"))
-        .set_item(Some(old))
-        .send()
-        .await
-        .unwrap();
+    put_as(
+        "ev-old",
+        AttributeValue::S(json.replace("\"ev-1\"", "\"ev-old\"")),
+    )
+    .await;
     let read = store.get(&project, "ev-old").await.unwrap().unwrap();
     assert_eq!(read.event.id, "ev-old");
     assert_eq!(read.deliveries, record.deliveries);
     assert!(read.complete);
     // A doc that does not inflate is reported as corrupt, not a panic nor a record.
-    let mut broken = raw.clone();
-    broken.insert(
-        "event_key".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(format!("{project}#ev-broken")),
-    );
-    broken.insert(
-        "doc".into(),
-        aws_sdk_dynamodb::types::AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(
-            vec![0xff; 64],
-        )),
-    );
-    dynamo()
-        .await
-        .put_item()
-        .table_name(emulator().var("HOOKLINE_EVENTS_TABLE"))
-        .set_item(Some(broken))
-        .send()
-        .await
-        .unwrap();
+    put_as(
+        "ev-broken",
+        AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![0xff; 64])),
+    )
+    .await;
     assert!(matches!(
         store.get(&project, "ev-broken").await,
         Err(StoreError::Corrupt(_))
