@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hookline_e2e::receiver::{self, Receiver};
-use hookline_e2e::stack::{ADMIN_KEY, Stack, eventually};
+use hookline_e2e::stack::{ADMIN_KEY, AS_DEPLOYED, Stack, eventually};
 use serde_json::{Value, json};
 
 /// (event id) → the webhook-ids seen for it on paths under `prefix`, per path.
@@ -264,15 +264,12 @@ async fn post_and_crash(stack: &mut Stack, project: &str, kill_after: usize) -> 
 }
 
 async fn fan_stack(rx: &Receiver, project: &str) -> Stack {
-    let stack = Stack::start(&[
+    let mut env = vec![
         ("HOOKLINE_LOCAL_SWEEP_SECONDS", "2"),
         ("HOOKLINE_LOCAL_CONCURRENCY", "8"),
-        // As deployed: health held, webhooks cached. Nothing here reads health or
-        // changes a webhook, and the emulator (one core) has half the writes to do.
-        ("HOOKLINE_HEALTH_HOLD_SECONDS", "60"),
-        ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "5"),
-    ])
-    .await;
+    ];
+    env.extend(AS_DEPLOYED);
+    let stack = Stack::start(&env).await;
     for i in 0..FANOUT_HOOKS {
         stack
             .webhook(project, json!({"name": format!("h{i}"), "url": format!("{}/ok/{project}/h{i}", rx.base), "events": ["fan"]}))

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use hookline_e2e::receiver::{self, Receiver};
-use hookline_e2e::stack::{Stack, eventually};
+use hookline_e2e::stack::{AS_DEPLOYED, Stack, eventually};
 use serde_json::{Value, json};
 
 fn events_wanted(default: usize) -> usize {
@@ -46,14 +46,9 @@ fn deliveries(rx: &Receiver, prefix: &str) -> HashMap<(String, String), HashSet<
 #[tokio::test]
 async fn nothing_is_lost_when_a_receiver_fails_a_fifth_of_requests() {
     let n = events_wanted(2_000);
-    let stack = Stack::start(&[
-        ("HOOKLINE_LOCAL_CONCURRENCY", "8"),
-        // As deployed: health held, webhooks cached. Nothing here reads health or
-        // changes a webhook, and the emulator (one core) has fewer writes to do.
-        ("HOOKLINE_HEALTH_HOLD_SECONDS", "60"),
-        ("HOOKLINE_WEBHOOK_CACHE_SECONDS", "5"),
-    ])
-    .await;
+    let mut env = vec![("HOOKLINE_LOCAL_CONCURRENCY", "8")];
+    env.extend(AS_DEPLOYED);
+    let stack = Stack::start(&env).await;
     let rx = receiver::start().await;
     for i in 0..3 {
         stack
