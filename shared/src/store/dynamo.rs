@@ -1494,4 +1494,29 @@ mod tests {
             ));
         }
     }
+
+    #[test]
+    fn a_blob_that_would_inflate_past_the_limit_is_refused() {
+        // 9 MiB of zeros deflate to a few KiB: a bomb, not a record of ours.
+        let bomb = deflate(&vec![0u8; 9 << 20]);
+        assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+        assert!(inflate(&bomb).is_err());
+        let item: Item = [(
+            "doc".to_string(),
+            AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bomb.clone())),
+        )]
+        .into();
+        assert!(matches!(
+            decode_deflated_doc::<serde_json::Value>(&item),
+            Err(StoreError::Corrupt(_))
+        ));
+        let entry = AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bomb));
+        assert!(matches!(
+            decode_history_entry(&entry),
+            Err(StoreError::Corrupt(_))
+        ));
+        // Just under the limit inflates whole.
+        let big = deflate(&vec![b' '; (8 << 20) - 1]);
+        assert_eq!(inflate(&big).ok().map(|v| v.len()), Some((8 << 20) - 1));
+    }
 }
