@@ -394,6 +394,95 @@ async fn events_and_deliveries_list_with_filters_and_cursors() {
     );
 }
 
+/// Cursors are opaque, not signed: one edited by hand (the key inside it changed, the
+/// project and listing kept) pages that project's listing or is refused naming `cursor`,
+/// and never reaches the store as a request it would refuse (a 503 before).
+#[tokio::test]
+async fn a_cursor_edited_by_hand_is_refused_or_pages_its_own_listing() {
+    let stack = Stack::start(&[]).await;
+    let rx = receiver::start().await;
+    let hook = stack
+        .webhook(
+            "acme",
+            json!({"name": "c", "url": format!("{}/ok/c", rx.base), "events": ["*"]}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    stack
+        .webhook(
+            "globex",
+            json!({"name": "g", "url": format!("{}/ok/g", rx.base), "events": ["*"]}),
+        )
+        .await;
+    for project in ["acme", "globex"] {
+        stack
+            .event(project, json!({"id": "c-1", "type": "a"}))
+            .await;
+    }
+    stack.admin("POST", "/v1/projects/acme/keys", None).await;
+    eventually(60, || async {
+        (stack.attempts("acme", id).await.len() == 1).then_some(())
+    })
+    .await;
+    let listings = [
+        (
+            "webhooks".to_string(),
+            "/v1/projects/acme/webhooks".to_string(),
+        ),
+        ("events".to_string(), "/v1/projects/acme/events".to_string()),
+        ("keys".to_string(), "/v1/projects/acme/keys".to_string()),
+        (
+            format!("attempts:{id}"),
+            format!("/v1/projects/acme/webhooks/{id}/attempts"),
+        ),
+        (
+            format!("deliveries:{id}"),
+            format!("/v1/projects/acme/webhooks/{id}/deliveries"),
+        ),
+    ];
+    let long = "9".repeat(2000);
+    let keys = [
+        "",
+        "0",
+        "a",
+        "zzzz",
+        "~",
+        "#",
+        "##",
+        "msg_",
+        "msg",
+        "aaa#",
+        "x#99999999999999999999",
+        "msg_~#-1",
+        "wh_",
+        "key_",
+        "0000000000000#",
+        &long,
+        "a b",
+        "%00",
+    ];
+    for (scope, path) in &listings {
+        for key in keys {
+            let cursor = hookline_core::store::encode_cursor("acme", scope, key);
+            let (status, v) = stack
+                .admin("GET", &format!("{path}?cursor={cursor}"), None)
+                .await;
+            match status {
+                200 => assert!(
+                    v["data"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|item| { item.get("project_id").is_none_or(|p| p == "acme") }),
+                    "{path} after {key:?}: {v}"
+                ),
+                400 => assert_eq!(v["error"]["field"], "cursor", "{path} after {key:?}: {v}"),
+                _ => panic!("{path} after {key:?}: {status} {v}"),
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_project_key_is_refused_on_another_projects_new_routes() {
     let stack = Stack::start(&[]).await;

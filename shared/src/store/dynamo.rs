@@ -557,6 +557,11 @@ impl DynamoAttemptLog {
         now: Millis,
         mut take: impl FnMut(Delivery) -> bool,
     ) -> Result<(), StoreError> {
+        if from < DELIVERY_PREFIX {
+            // A cursor edited below every delivery key: nothing is older, and DynamoDB
+            // would refuse the inverted BETWEEN as a bad request.
+            return Ok(());
+        }
         let mut filter = "expires_at > :now".to_string();
         if let Some((expression, _)) = &status {
             filter.push_str(" AND ");

@@ -345,13 +345,23 @@ pub fn encode_cursor(project: &str, scope: &str, key: &str) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-/// The key inside a cursor, if it was issued for this project and listing.
+/// The longest key a cursor may carry: an event's listing key (13 digits, `#`, an event
+/// id of up to 256) is the longest issued; DynamoDB refuses a sort key over 1,024 bytes.
+const CURSOR_KEY_MAX: usize = 300;
+
+/// The key inside a cursor, if it was issued for this project and listing. A cursor is
+/// opaque but not signed: one edited by hand still pages only this project's listing, and
+/// a key no cursor could hold (empty, too long, outside the ids' alphabet) is refused
+/// here rather than sent to the store, which would refuse it as a bad request.
 pub fn decode_cursor(cursor: &str, project: &str, scope: &str) -> Option<String> {
     let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    (v["p"] == project && v["s"] == scope)
-        .then(|| v["k"].as_str().map(str::to_string))
-        .flatten()
+    let key = v["k"].as_str()?;
+    let plausible = (1..=CURSOR_KEY_MAX).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:#~-".contains(&b));
+    (v["p"] == project && v["s"] == scope && plausible).then(|| key.to_string())
 }
 
 #[cfg(test)]
@@ -368,5 +378,23 @@ mod tests {
         assert_eq!(decode_cursor(&c, "other", "webhooks"), None);
         assert_eq!(decode_cursor(&c, "acme", "attempts:wh_1"), None);
         assert_eq!(decode_cursor("garbage!", "acme", "webhooks"), None);
+    }
+
+    #[test]
+    fn a_cursor_edited_to_hold_a_key_no_listing_issues_is_refused() {
+        let edited = |k: &str| encode_cursor("acme", "events", k);
+        let longest = format!("{:013}#{}", i64::MAX, "e".repeat(256));
+        assert!(decode_cursor(&edited(&longest), "acme", "events").is_some());
+        for k in [
+            "",
+            "a b",
+            "wh_1\u{0}",
+            "x\"y",
+            &"a".repeat(CURSOR_KEY_MAX + 1),
+        ] {
+            assert_eq!(decode_cursor(&edited(k), "acme", "events"), None, "{k:?}");
+        }
+        let not_text = URL_SAFE_NO_PAD.encode(r#"{"p":"acme","s":"events","k":7}"#);
+        assert_eq!(decode_cursor(&not_text, "acme", "events"), None);
     }
 }
