@@ -21,7 +21,8 @@ pub enum ConfigError {
 
 /// How long the delivery function reuses a webhook it read from the store, unless
 /// `HOOKLINE_WEBHOOK_CACHE_SECONDS` says otherwise. A change to a webhook (disabled,
-/// deleted, edited, its secret rotated) reaches deliveries within this long.
+/// deleted, edited, its secret rotated) reaches deliveries made before it within this
+/// long, and those made after it at once (their messages carry the newer version).
 pub const DEFAULT_WEBHOOK_CACHE: Millis = 5 * SECOND;
 
 /// How long the delivery function may hold a healthy webhook's successes before it

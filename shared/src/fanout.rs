@@ -204,6 +204,7 @@ impl FanOut {
         // logged skipped with the error rather than dropped unseen.
         let mut deliveries = std::collections::BTreeMap::new();
         let mut skipped = std::collections::BTreeMap::new();
+        let mut versions = std::collections::BTreeMap::new();
         let mut context = None;
         for webhook in &subscribers {
             if !webhook
@@ -220,6 +221,7 @@ impl FanOut {
                 }
             }
             deliveries.insert(webhook.id.clone(), new_id("msg", now));
+            versions.insert(webhook.id.clone(), webhook.version);
         }
         drop(context);
         // Nobody asked for this report: nothing to record or send.
@@ -244,7 +246,7 @@ impl FanOut {
         };
         let event_id = record.event.id.clone();
         if self.events.create(&record).await? {
-            self.enqueue(&record, now).await?;
+            self.enqueue(&record, &versions, now).await?;
             return Ok(Submitted {
                 event_id,
                 matched: record.deliveries.len(),
@@ -270,7 +272,7 @@ impl FanOut {
                 });
             }
             tracing::warn!(event_id = %event_id, "resuming an incomplete fan-out");
-            self.enqueue(&existing, now).await?;
+            self.enqueue(&existing, &Default::default(), now).await?;
         }
         Ok(Submitted {
             event_id,
@@ -302,7 +304,7 @@ impl FanOut {
             let Some(record) = self.events.get(&project, &event_id).await? else {
                 continue;
             };
-            match self.enqueue(&record, now).await {
+            match self.enqueue(&record, &Default::default(), now).await {
                 Ok(()) => {
                     tracing::warn!(project_id = %project, event_id = %event_id, "finished an abandoned fan-out");
                     swept.finished += 1;
@@ -316,8 +318,14 @@ impl FanOut {
         Ok(swept)
     }
 
-    /// Sends the deliveries of `record` that are not yet enqueued, and notes them.
-    async fn enqueue(&self, record: &EventRecord, now: Millis) -> Result<(), FanOutError> {
+    /// Sends the deliveries of `record` that are not yet enqueued, and notes them, each
+    /// with the version its webhook had at the fan-out where that is known (`versions`).
+    async fn enqueue(
+        &self,
+        record: &EventRecord,
+        versions: &std::collections::BTreeMap<String, u64>,
+        now: Millis,
+    ) -> Result<(), FanOutError> {
         let (delay, first_attempt_at, hold) = schedule(record.event.deliver_at, now);
         // The event's JSON once, not once per delivery.
         let event = serde_json::value::to_raw_value(&record.event).map_err(|e| {
@@ -343,6 +351,7 @@ impl FanOut {
                 operational: record.operational,
                 attempts_before: 0,
                 skip: record.skipped.get(webhook_id).cloned(),
+                webhook_version: versions.get(webhook_id).copied().unwrap_or(0),
             })
             .collect();
         let total = tasks.len();
@@ -509,6 +518,7 @@ mod tests {
             operational: false,
             attempts_before: 0,
             skip: Some("filter: why".into()),
+            webhook_version: 4,
         };
         let raw = serde_json::value::to_raw_value(&event).unwrap();
         let once = DeliveryTask {
@@ -523,6 +533,7 @@ mod tests {
             operational: task.operational,
             attempts_before: task.attempts_before,
             skip: task.skip.clone(),
+            webhook_version: task.webhook_version,
         };
         let a = task_message(&task, "m0".into(), 3).unwrap();
         let b = task_message(&once, "m0".into(), 3).unwrap();

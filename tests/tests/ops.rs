@@ -394,6 +394,82 @@ async fn events_and_deliveries_list_with_filters_and_cursors() {
     );
 }
 
+/// A change to a webhook reaches the next delivery made after it at once, whatever the
+/// delivery function's cache period (here the longest allowed): an edited URL is where
+/// the next event goes, and a delivery resent right after re-enabling is delivered, not
+/// skipped as disabled (it was, for up to the cache period).
+#[tokio::test]
+async fn a_change_to_a_webhook_reaches_the_next_delivery_at_once() {
+    let stack = Stack::start(&[("HOOKLINE_WEBHOOK_CACHE_SECONDS", "300")]).await;
+    let rx = receiver::start().await;
+    let hook = stack
+        .webhook(
+            "acme",
+            json!({"name": "c", "url": format!("{}/ok/before", rx.base), "events": ["*"]}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let path = format!("/v1/projects/acme/webhooks/{id}");
+    stack
+        .event("acme", json!({"id": "ch-1", "type": "a"}))
+        .await;
+    let first = eventually(30, || async {
+        rx.received_on("/ok/before").first().cloned()
+    })
+    .await;
+    let delivery_id = first.header("webhook-id").to_string();
+    let (status, _) = stack
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"url": format!("{}/ok/after", rx.base)})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    stack
+        .event("acme", json!({"id": "ch-2", "type": "a"}))
+        .await;
+    eventually(30, || async {
+        rx.received_on("/ok/after").first().cloned()
+    })
+    .await;
+    let resend = format!("{path}/deliveries/{delivery_id}/resend");
+    let latest = || async {
+        let (_, page) = stack
+            .admin("GET", &format!("{path}/deliveries"), None)
+            .await;
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == delivery_id.as_str())
+            .cloned()
+            .unwrap()
+    };
+    for (enabled, outcome) in [(false, "skipped"), (true, "delivered")] {
+        let (status, _) = stack
+            .admin("PATCH", &path, Some(json!({"enabled": enabled})))
+            .await;
+        assert_eq!(status, 200);
+        let (status, _) = stack.admin("POST", &resend, None).await;
+        assert_eq!(status, 202);
+        let d = eventually(30, || async {
+            let d = latest().await;
+            // The resend wrote `pending` before it answered.
+            (d["status"] != "pending").then_some(d)
+        })
+        .await;
+        assert_eq!(d["status"], outcome, "enabled {enabled}: {d}");
+    }
+    let moved: Vec<String> = rx
+        .received_on("/ok/after")
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert_eq!(moved[1], delivery_id, "the resend went to the new URL");
+}
+
 /// Cursors are opaque, not signed: one edited by hand (the key inside it changed, the
 /// project and listing kept) pages that project's listing or is refused naming `cursor`,
 /// and never reaches the store as a request it would refuse (a 503 before).

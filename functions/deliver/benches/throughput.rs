@@ -195,6 +195,7 @@ fn batch(webhook: &Webhook, n: usize) -> SqsEvent {
                 operational: false,
                 attempts_before: 0,
                 skip: None,
+                webhook_version: webhook.version,
             };
             json!({"messageId": format!("{n}-{i}"), "receiptHandle": format!("rh-{n}-{i}"),
                    "body": serde_json::to_string(&task).unwrap(),

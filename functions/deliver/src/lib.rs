@@ -619,12 +619,14 @@ impl Deliverer {
         }
     }
 
-    /// The webhook as the store has it, read at most once per [`Deliverer::webhook_cache`],
-    /// with its templates and signer prepared once per version. `None`: deleted.
+    /// The webhook as the store has it, read at most once per [`Deliverer::webhook_cache`]
+    /// and again when the cached copy is older than `at_least` (the version a message was
+    /// made for), with its templates and signer prepared once per version. `None`: deleted.
     async fn webhook(
         &self,
         project: &str,
         id: &str,
+        at_least: u64,
         now: Millis,
     ) -> Result<Option<Arc<Loaded>>, hookline_core::store::StoreError> {
         let cached = self.webhooks.lock().ok().and_then(|cache| {
@@ -635,6 +637,7 @@ impl Deliverer {
         });
         if let Some((read_at, loaded)) = &cached
             && now - read_at < self.webhook_cache
+            && loaded.webhook.version >= at_least
         {
             return Ok(Some(loaded.clone()));
         }
@@ -689,7 +692,12 @@ impl Deliverer {
             return Disposition::Done;
         }
         let loaded = match patiently(batch.release_at, "read the webhook", || {
-            self.webhook(&task.project_id, &task.webhook_id, now)
+            self.webhook(
+                &task.project_id,
+                &task.webhook_id,
+                task.webhook_version,
+                now,
+            )
         })
         .await
         {

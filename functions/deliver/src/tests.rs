@@ -168,6 +168,7 @@ fn task(webhook: &Webhook) -> DeliveryTask {
         operational: false,
         attempts_before: 0,
         skip: None,
+        webhook_version: webhook.version,
     }
 }
 
@@ -429,6 +430,36 @@ async fn a_webhook_is_read_again_once_its_cache_period_ends() {
     assert!(!h.deliver(&body(&task(&hook)), 1).await);
     assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
     assert_eq!(seen.received().last().unwrap().uri.path(), "/ok/edited");
+}
+
+/// A message made after a change (a fan-out or a resend that read the webhook at a newer
+/// version) is never served the cached copy from before it: re-enabled and resent at once
+/// is delivered, not skipped as disabled.
+#[tokio::test]
+async fn a_message_made_for_a_newer_version_reads_the_webhook_again() {
+    let mut h = harness();
+    h.deliverer.webhook_cache = 60_000; // milliseconds: the cache alone would hold all along
+    let (base, seen) = receiver().await;
+    let hook = h.hook(&format!("{base}/ok"), json!({})).await;
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    let disabled = update(&h, &hook, |w| w.spec.enabled = false).await;
+    assert!(!h.deliver(&body(&task(&disabled)), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Skipped);
+    let enabled = update(&h, &disabled, |w| {
+        w.spec.enabled = true;
+        w.spec.url = format!("{base}/ok/moved");
+    })
+    .await;
+    assert!(!h.deliver(&body(&task(&enabled)), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
+    // A message older than the cached copy (a retry made before the change) uses it.
+    assert!(!h.deliver(&body(&task(&hook)), 1).await);
+    let paths: Vec<String> = seen
+        .received()
+        .iter()
+        .map(|r| r.uri.path().to_string())
+        .collect();
+    assert_eq!(paths, ["/ok", "/ok/moved", "/ok/moved"]);
 }
 
 #[tokio::test]

@@ -354,7 +354,7 @@ async fn resend(
         .auth
         .for_project(&headers, &project, Access::Write)
         .await?;
-    existing_webhook(&state, &project, &id).await?;
+    let webhook = existing_webhook(&state, &project, &id).await?;
     if !ids::is_id("msg", &delivery_id) {
         return Err(ApiError::NotFound);
     }
@@ -376,7 +376,7 @@ async fn resend(
             )
         })?
         .event;
-    let task = task_again(&delivery, event, now);
+    let task = task_again(&delivery, event, webhook.version, now);
     // Pending first: were it written after the send, it could land after the attempt.
     state
         .attempts
@@ -399,8 +399,13 @@ async fn resend(
 }
 
 /// A delivery sent once more: its id and event, its attempts counted on, and a fresh
-/// retry budget from now.
-fn task_again(delivery: &Delivery, event: Event, now: Millis) -> DeliveryTask {
+/// retry budget from now, as the webhook is at `webhook_version` or later.
+fn task_again(
+    delivery: &Delivery,
+    event: Event,
+    webhook_version: u64,
+    now: Millis,
+) -> DeliveryTask {
     DeliveryTask {
         v: TASK_VERSION,
         delivery_id: delivery.id.clone(),
@@ -413,6 +418,7 @@ fn task_again(delivery: &Delivery, event: Event, now: Millis) -> DeliveryTask {
         operational: false,
         attempts_before: delivery.attempts,
         skip: None,
+        webhook_version,
     }
 }
 
@@ -443,7 +449,7 @@ async fn recover(
         .ok_or_else(|| FieldError::new("missing_field", "since", "is required"))?;
     let since = clock::parse_rfc3339(&since)
         .ok_or_else(|| FieldError::invalid("since", "must be an RFC 3339 timestamp"))?;
-    existing_webhook(&state, &project, &id).await?;
+    let webhook = existing_webhook(&state, &project, &id).await?;
     let now = clock::now_ms();
     // The deliveries whose latest attempt since then failed or was dead-lettered. A
     // delivery is attempted for at most a day after it is due, so those created more
@@ -490,7 +496,7 @@ async fn recover(
             tracing::warn!(event_id = %delivery.event_id, "cannot recover a delivery whose event has expired");
             continue;
         };
-        tasks.push(task_again(&delivery, event.clone(), now));
+        tasks.push(task_again(&delivery, event.clone(), webhook.version, now));
     }
     let total = tasks.len();
     let (sent, unsent) = state.fanout.send(tasks, 0).await;

@@ -43,6 +43,15 @@ pub struct DeliveryTask<E = Event> {
     /// covers it as it covers every delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip: Option<String>,
+    /// The webhook's version when this message was made (0: not known). A delivery
+    /// function whose cached copy is older reads the webhook again, so a delivery made
+    /// after a change (re-enabled, a new URL or template) never runs on what was before.
+    #[serde(default, skip_serializing_if = "is_zero_version")]
+    pub webhook_version: u64,
+}
+
+fn is_zero_version(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -311,6 +311,7 @@ fn task_of(attempt: &Attempt) -> crate::model::DeliveryTask {
         operational: false,
         attempts_before: 0,
         skip: None,
+        webhook_version: 0,
     }
 }
 
