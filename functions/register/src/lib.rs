@@ -379,7 +379,10 @@ async fn patch_webhook(
             current.version
         )));
     }
-    let reveal = patch.get("auth").is_some_and(|a| !a.is_null());
+    // Secrets are shown in full when the request gave the auth, not when it sent back
+    // what a response showed.
+    let reveal = patch.get("auth").is_some_and(|a| !a.is_null())
+        && !hookline_core::model::sends_back_a_masked_secret(&patch);
     let spec = current.spec.patched(&patch)?;
     check_spec(&spec, state.policy(), &project)?;
     let now = clock::now_ms();

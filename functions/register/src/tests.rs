@@ -498,6 +498,50 @@ async fn patch_toggles_revalidates_and_honours_if_match() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// A webhook read, edited and sent back whole (GET, change the name, PATCH) keeps its
+/// auth secret and does not answer with it in full; before, the masked value became the
+/// password the receiver was sent.
+#[tokio::test]
+async fn a_webhook_sent_back_as_read_keeps_its_secrets_masked() {
+    let h = harness();
+    let mut body = hook();
+    body["auth"] = json!({"type": "basic", "username": "u", "password": "hunter2"});
+    let created = h.create("acme", body).await;
+    let id = created["id"].as_str().unwrap();
+    let uri = format!("/v1/projects/acme/webhooks/{id}");
+    let (_, mut read) = h.call("GET", &uri, Some(ADMIN), None).await;
+    assert_eq!(read["auth"]["password"], "********");
+    read["name"] = json!("renamed");
+    let (status, v) = h.call("PATCH", &uri, Some(ADMIN), Some(read)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["name"], &v["auth"]["password"]),
+        (&json!("renamed"), &json!("********"))
+    );
+    assert!(
+        v["signing_secret"].as_str().unwrap().contains("****"),
+        "{v}"
+    );
+    let stored = h.webhooks.get("acme", id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.spec.auth,
+        Auth::Basic {
+            username: "u".into(),
+            password: "hunter2".into()
+        }
+    );
+    // Given anew, the auth is answered in full, as before.
+    let (_, v) = h
+        .call(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"auth": {"type": "basic", "username": "u", "password": "new-pass"}})),
+        )
+        .await;
+    assert_eq!(v["auth"]["password"], "new-pass");
+}
+
 #[tokio::test]
 async fn delete_then_not_found_and_unknown_ids_are_404() {
     let h = harness();

@@ -143,6 +143,16 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// The field holding this auth's secret, and that secret as responses show it.
+    fn masked_secret(&self) -> Option<(&'static str, String)> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer { token, .. } => Some(("token", mask_secret(token))),
+            Auth::Basic { .. } => Some(("password", MASK.to_string())),
+            Auth::Jwt { .. } => Some(("secret", MASK.to_string())),
+        }
+    }
+
     /// A new bearer token for a webhook whose token Hookline generated.
     pub fn generate_bearer() -> Auth {
         Auth::Bearer {
@@ -441,8 +451,10 @@ impl WebhookSpec {
     /// (`{"headers": {"X-Old": null}}` removes one header). Two rules on top: `body`,
     /// `auth` and a locale's `body` are replaced whole when the patch changes their
     /// `type` (the old type's fields mean nothing to the new one), and a bearer's `token`
-    /// and `generate` exclude each other. Read-only fields are ignored; the result is
-    /// validated as a whole, as a create is.
+    /// and `generate` exclude each other. Read-only fields are ignored (an auth's
+    /// `generated` too), and an auth of the stored type whose secret is the masked value a
+    /// response showed keeps the stored secret: a webhook read, edited and sent back
+    /// whole changes what was edited. The result is validated as a whole, as a create is.
     pub fn patched(&self, patch: &Map<String, Value>) -> Result<WebhookSpec, FieldError> {
         for field in REQUIRED {
             if patch.get(field).is_some_and(Value::is_null) {
@@ -454,6 +466,18 @@ impl WebhookSpec {
         }
         let mut patch = patch.clone();
         patch.retain(|key, _| !READ_ONLY.contains(&key.as_str()));
+        if let Some(Value::Object(auth)) = patch.get_mut("auth") {
+            auth.remove("generated");
+            let same_type = auth.get("type").is_none_or(|t| {
+                serde_json::to_value(&self.auth).is_ok_and(|stored| stored["type"] == *t)
+            });
+            if let Some((field, shown)) = self.auth.masked_secret()
+                && same_type
+                && auth.get(field).and_then(Value::as_str) == Some(shown.as_str())
+            {
+                auth.remove(field);
+            }
+        }
         let mut document = self.as_request();
         replace_on_type_change(&mut document, &patch, "body");
         replace_on_type_change(&mut document, &patch, "auth");
@@ -669,6 +693,21 @@ fn resolve_auth(input: Option<AuthInput>, previous: Option<&Auth>) -> Result<Aut
 }
 
 fn check_auth(auth: &Auth) -> Result<(), FieldError> {
+    let secret = match auth {
+        Auth::None => None,
+        Auth::Bearer { token, .. } => Some(("auth.token", token)),
+        Auth::Basic { password, .. } => Some(("auth.password", password)),
+        Auth::Jwt { secret, .. } => Some(("auth.secret", secret)),
+    };
+    if let Some((field, value)) = secret
+        && looks_masked(value)
+    {
+        return Err(FieldError::invalid(
+            field,
+            "is a masked value, as responses show secrets: send the secret itself, or \
+             leave auth out to keep the one stored",
+        ));
+    }
     match auth {
         Auth::None => Ok(()),
         Auth::Bearer { token, .. } => {
@@ -998,6 +1037,35 @@ pub struct WebhookView {
     pub health: crate::health::Health,
 }
 
+/// What a response shows for a secret too short to show part of, and for passwords.
+const MASK: &str = "********";
+
+/// Whether `value` has the shape of a masked secret (`********`, or `prefix_****wxyz` as
+/// [`mask_secret`] writes it): what a client sends back when it copies a response.
+fn looks_masked(value: &str) -> bool {
+    value == MASK
+        || value.split_once("****").is_some_and(|(prefix, tail)| {
+            tail.chars().count() == 4
+                && (prefix.is_empty() || prefix.ends_with('_'))
+                && !prefix.contains('*')
+        })
+}
+
+/// Whether a patch's `auth` sends back a secret masked as a response showed it (it then
+/// keeps the stored secret, and the answer need not show it in full).
+pub fn sends_back_a_masked_secret(patch: &Map<String, Value>) -> bool {
+    patch
+        .get("auth")
+        .and_then(Value::as_object)
+        .is_some_and(|auth| {
+            ["token", "password", "secret"].iter().any(|field| {
+                auth.get(*field)
+                    .and_then(Value::as_str)
+                    .is_some_and(looks_masked)
+            })
+        })
+}
+
 /// `whsec_…wxyz`: enough to tell two secrets apart, not enough to use one.
 pub fn mask_secret(secret: &str) -> String {
     let tail: String = secret
@@ -1012,7 +1080,7 @@ pub fn mask_secret(secret: &str) -> String {
     if secret.len() >= 24 {
         format!("{prefix}****{tail}")
     } else {
-        "********".to_string()
+        MASK.to_string()
     }
 }
 
@@ -1053,7 +1121,7 @@ impl Webhook {
             Auth::Basic { username, password } => serde_json::json!({
                 "type": "basic",
                 "username": username,
-                "password": if reveal { password.clone() } else { "********".to_string() },
+                "password": if reveal { password.clone() } else { MASK.to_string() },
             }),
             Auth::Jwt {
                 secret,
@@ -1061,7 +1129,7 @@ impl Webhook {
                 ttl_seconds,
             } => serde_json::json!({
                 "type": "jwt",
-                "secret": if reveal { secret.clone() } else { "********".to_string() },
+                "secret": if reveal { secret.clone() } else { MASK.to_string() },
                 "claims": claims,
                 "ttl_seconds": ttl_seconds,
             }),
@@ -1634,6 +1702,95 @@ mod tests {
             .patched(&decode_json(br#"{"auth": {"type": "bearer", "generate": true}}"#).unwrap())
             .unwrap();
         assert_eq!(again.auth, spec.auth);
+    }
+
+    /// A webhook read (secrets masked), edited and sent back whole keeps its secrets: the
+    /// masked value stood for the stored one and was stored as the secret before.
+    #[test]
+    fn a_masked_secret_sent_back_keeps_the_stored_one_and_stands_for_nothing_else() {
+        let view_of = |spec: &WebhookSpec| {
+            let hook = Webhook::new("p", spec.clone(), 0);
+            serde_json::to_value(hook.view(false)).unwrap()
+        };
+        for auth in [
+            serde_json::json!({"type": "bearer", "token": "short-token"}),
+            serde_json::json!({"type": "bearer", "token": "tok_a-long-enough-token-to-show-part-of"}),
+            serde_json::json!({"type": "bearer", "generate": true}),
+            serde_json::json!({"type": "basic", "username": "u", "password": "hunter2"}),
+            serde_json::json!({"type": "jwt", "secret": "s3cret", "claims": {"iss": "x"}}),
+        ] {
+            let mut v = base();
+            v["auth"] = auth.clone();
+            let spec = create(&v.to_string()).unwrap();
+            let mut read = view_of(&spec);
+            read["name"] = "renamed".into();
+            let read = read.as_object().unwrap().clone();
+            let back = spec.patched(&read).unwrap();
+            assert_eq!(
+                (back.name.as_str(), &back.auth),
+                ("renamed", &spec.auth),
+                "{auth}"
+            );
+            // The auth alone, with another field of it changed.
+            let mut edited = read["auth"].clone();
+            let other = match spec.auth {
+                Auth::Basic { .. } => ("username", serde_json::json!("v")),
+                Auth::Jwt { .. } => ("ttl_seconds", serde_json::json!(60)),
+                _ => ("type", edited["type"].clone()),
+            };
+            edited[other.0] = other.1.clone();
+            let patched = spec
+                .patched(
+                    &serde_json::json!({"auth": edited})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                )
+                .unwrap();
+            let secret = |a: &Auth| match a {
+                Auth::None => String::new(),
+                Auth::Bearer { token, .. } => token.clone(),
+                Auth::Basic { password, .. } => password.clone(),
+                Auth::Jwt { secret, .. } => secret.clone(),
+            };
+            assert_eq!(secret(&patched.auth), secret(&spec.auth), "{auth}");
+            // A masked value of another scheme's secret, or on create, stands for nothing.
+            let field = read["auth"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(k, v)| {
+                    ["token", "password", "secret"].contains(&k.as_str()) && v.is_string()
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .unwrap();
+            let mut copied = base();
+            copied["auth"] = read["auth"].clone();
+            copied["auth"].as_object_mut().unwrap().remove("generated");
+            let err = create(&copied.to_string()).unwrap_err();
+            assert_eq!(err.field, format!("auth.{}", field.0), "{auth}");
+            let (switched, secret_field) = match spec.auth {
+                Auth::Jwt { .. } => (
+                    serde_json::json!({"type": "basic", "username": "u", "password": MASK}),
+                    "password",
+                ),
+                _ => (serde_json::json!({"type": "jwt", "secret": MASK}), "secret"),
+            };
+            let err = spec
+                .patched(
+                    &serde_json::json!({"auth": switched})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                )
+                .unwrap_err();
+            assert_eq!(err.field, format!("auth.{secret_field}"), "{auth}");
+        }
+        // A secret that only resembles a mask is a secret.
+        for real in ["****", "a****bcde", "x_*****abcd", "*********"] {
+            assert!(!looks_masked(real), "{real}");
+        }
+        assert!(looks_masked("hlt_****abcd") && looks_masked("****abcd") && looks_masked(MASK));
     }
 
     #[test]
