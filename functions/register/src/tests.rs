@@ -500,37 +500,44 @@ async fn patch_toggles_revalidates_and_honours_if_match() {
 
 /// A webhook read, edited and sent back whole (GET, change the name, PATCH) keeps its
 /// auth secret and does not answer with it in full; before, the masked value became the
-/// password the receiver was sent.
+/// password the receiver was sent (and a bearer's `generated` was an unknown field).
 #[tokio::test]
 async fn a_webhook_sent_back_as_read_keeps_its_secrets_masked() {
     let h = harness();
-    let mut body = hook();
-    body["auth"] = json!({"type": "basic", "username": "u", "password": "hunter2"});
-    let created = h.create("acme", body).await;
-    let id = created["id"].as_str().unwrap();
-    let uri = format!("/v1/projects/acme/webhooks/{id}");
-    let (_, mut read) = h.call("GET", &uri, Some(ADMIN), None).await;
-    assert_eq!(read["auth"]["password"], "********");
-    read["name"] = json!("renamed");
-    let (status, v) = h.call("PATCH", &uri, Some(ADMIN), Some(read)).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(
-        (&v["name"], &v["auth"]["password"]),
-        (&json!("renamed"), &json!("********"))
-    );
-    assert!(
-        v["signing_secret"].as_str().unwrap().contains("****"),
-        "{v}"
-    );
-    let stored = h.webhooks.get("acme", id).await.unwrap().unwrap();
-    assert_eq!(
-        stored.spec.auth,
-        Auth::Basic {
-            username: "u".into(),
-            password: "hunter2".into()
-        }
-    );
+    for auth in [
+        json!({"type": "basic", "username": "u", "password": "hunter2"}),
+        json!({"type": "bearer", "token": "given-token"}),
+        json!({"type": "bearer", "generate": true}),
+        json!({"type": "jwt", "secret": "s3cret"}),
+    ] {
+        let mut body = hook();
+        body["auth"] = auth.clone();
+        let created = h.create("acme", body).await;
+        let id = created["id"].as_str().unwrap();
+        let uri = format!("/v1/projects/acme/webhooks/{id}");
+        let before = h.webhooks.get("acme", id).await.unwrap().unwrap();
+        let (_, mut read) = h.call("GET", &uri, Some(ADMIN), None).await;
+        read["name"] = json!("renamed");
+        let (status, v) = h.call("PATCH", &uri, Some(ADMIN), Some(read.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{auth}: {v}");
+        assert_eq!(
+            (&v["name"], &v["auth"]),
+            (&json!("renamed"), &read["auth"]),
+            "{auth}"
+        );
+        assert!(
+            v["signing_secret"].as_str().unwrap().contains("****"),
+            "{v}"
+        );
+        let stored = h.webhooks.get("acme", id).await.unwrap().unwrap();
+        assert_eq!(stored.spec.auth, before.spec.auth, "{auth}");
+    }
     // Given anew, the auth is answered in full, as before.
+    let created = h.create("acme", hook()).await;
+    let uri = format!(
+        "/v1/projects/acme/webhooks/{}",
+        created["id"].as_str().unwrap()
+    );
     let (_, v) = h
         .call(
             "PATCH",

@@ -46,16 +46,12 @@ pub struct DeliveryTask<E = Event> {
     /// The webhook's version when this message was made (0: not known). A delivery
     /// function whose cached copy is older reads the webhook again, so a delivery made
     /// after a change (re-enabled, a new URL or template) never runs on what was before.
-    #[serde(default, skip_serializing_if = "is_zero_version")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub webhook_version: u64,
 }
 
-fn is_zero_version(n: &u64) -> bool {
-    *n == 0
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
 }
 
 /// Where a delivery stands: its latest attempt's status, or `pending` before one (a

@@ -217,6 +217,7 @@ impl WebhookInput {
     /// A body or auth without its `type` merges into the current one, so it can only be
     /// checked once merged; it is left out here.
     pub fn check_patch(patch: &Map<String, Value>) -> Result<(), FieldError> {
+        let patch = &without_read_only(patch);
         check_removed_keys("headers", patch.get("headers"), check_header_token)?;
         check_removed_keys("locales", patch.get("locales"), check_locale_tag)?;
         check_removed_keys(
@@ -265,6 +266,17 @@ impl WebhookInput {
             serde_json::to_vec(&typed).map_err(|e| FieldError::invalid("", e.to_string()))?;
         super::decode_json::<WebhookInput>(&bytes).map(|_| ())
     }
+}
+
+/// A patch without the fields a response shows and a request cannot set: the webhook's
+/// read-only fields, and an auth's `generated`.
+fn without_read_only(patch: &Map<String, Value>) -> Map<String, Value> {
+    let mut patch = patch.clone();
+    patch.retain(|key, _| !READ_ONLY.contains(&key.as_str()));
+    if let Some(Value::Object(auth)) = patch.get_mut("auth") {
+        auth.remove("generated");
+    }
+    patch
 }
 
 /// The keys a patch removes (`{"X-Old": null}`) are names like any other: one that could
@@ -464,10 +476,8 @@ impl WebhookSpec {
                 ));
             }
         }
-        let mut patch = patch.clone();
-        patch.retain(|key, _| !READ_ONLY.contains(&key.as_str()));
+        let mut patch = without_read_only(patch);
         if let Some(Value::Object(auth)) = patch.get_mut("auth") {
-            auth.remove("generated");
             let same_type = auth.get("type").is_none_or(|t| {
                 serde_json::to_value(&self.auth).is_ok_and(|stored| stored["type"] == *t)
             });
