@@ -389,7 +389,9 @@ const READ_ONLY: &[&str] = &[
 impl WebhookSpec {
     /// Builds a spec from a create request: required fields must be present.
     pub fn from_create(input: WebhookInput) -> Result<WebhookSpec, FieldError> {
-        WebhookSpec::from_input(input, None)
+        let spec = WebhookSpec::from_input(input, None)?;
+        refuse_masked(&spec.auth)?;
+        Ok(spec)
     }
 
     /// A spec from a whole request; `previous` lets `generate: true` keep a token Hookline
@@ -511,11 +513,18 @@ impl WebhookSpec {
                 }
             }
         }
+        let touches_auth = patch.get("auth").is_some_and(|a| !a.is_null());
         let mut merged = Value::Object(document);
         merge_patch(&mut merged, &Value::Object(patch));
         let bytes =
             serde_json::to_vec(&merged).map_err(|e| FieldError::invalid("", e.to_string()))?;
-        WebhookSpec::from_input(super::decode_json(&bytes)?, Some(&self.auth))
+        let spec = WebhookSpec::from_input(super::decode_json(&bytes)?, Some(&self.auth))?;
+        // Only an auth the request gave: a secret stored masked by an earlier version of
+        // this API must not stop a patch that does not touch it (a pause, say).
+        if touches_auth {
+            refuse_masked(&spec.auth)?;
+        }
+        Ok(spec)
     }
 
     /// Field-level checks. Templates are parsed separately by [`crate::template`], and
@@ -702,22 +711,26 @@ fn resolve_auth(input: Option<AuthInput>, previous: Option<&Auth>) -> Result<Aut
     })
 }
 
-fn check_auth(auth: &Auth) -> Result<(), FieldError> {
+/// A secret given in a request that is a mask, as responses show secrets, and stands for
+/// nothing stored (a patch of the same scheme has already put the stored one back).
+fn refuse_masked(auth: &Auth) -> Result<(), FieldError> {
     let secret = match auth {
         Auth::None => None,
         Auth::Bearer { token, .. } => Some(("auth.token", token)),
         Auth::Basic { password, .. } => Some(("auth.password", password)),
         Auth::Jwt { secret, .. } => Some(("auth.secret", secret)),
     };
-    if let Some((field, value)) = secret
-        && looks_masked(value)
-    {
-        return Err(FieldError::invalid(
+    match secret {
+        Some((field, value)) if looks_masked(value) => Err(FieldError::invalid(
             field,
             "is a masked value, as responses show secrets: send the secret itself, or \
              leave auth out to keep the one stored",
-        ));
+        )),
+        _ => Ok(()),
     }
+}
+
+fn check_auth(auth: &Auth) -> Result<(), FieldError> {
     match auth {
         Auth::None => Ok(()),
         Auth::Bearer { token, .. } => {
@@ -1796,6 +1809,21 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.field, format!("auth.{secret_field}"), "{auth}");
         }
+        // A secret stored masked before this rule does not stop a patch that leaves the
+        // auth alone (a pause), and one that touches it is told what to send.
+        let mut legacy = create(&base().to_string()).unwrap();
+        legacy.auth = Auth::Basic {
+            username: "u".into(),
+            password: MASK.into(),
+        };
+        let paused = legacy
+            .patched(&decode_json(br#"{"enabled": false}"#).unwrap())
+            .unwrap();
+        assert!(!paused.enabled);
+        let err = legacy
+            .patched(&decode_json(br#"{"auth": {"username": "v"}}"#).unwrap())
+            .unwrap_err();
+        assert_eq!(err.field, "auth.password");
         // A secret that only resembles a mask is a secret.
         for real in ["****", "a****bcde", "x_*****abcd", "*********"] {
             assert!(!looks_masked(real), "{real}");
