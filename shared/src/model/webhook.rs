@@ -1731,6 +1731,11 @@ mod tests {
     /// masked value stood for the stored one and was stored as the secret before.
     #[test]
     fn a_masked_secret_sent_back_keeps_the_stored_one_and_stands_for_nothing_else() {
+        let auth_patch = |auth: Value| {
+            let mut patch = Map::new();
+            patch.insert("auth".to_string(), auth);
+            patch
+        };
         let view_of = |spec: &WebhookSpec| {
             let hook = Webhook::new("p", spec.clone(), 0);
             serde_json::to_value(hook.view(false)).unwrap()
@@ -1762,14 +1767,7 @@ mod tests {
                 _ => ("type", edited["type"].clone()),
             };
             edited[other.0] = other.1.clone();
-            let patched = spec
-                .patched(
-                    &serde_json::json!({"auth": edited})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
-                )
-                .unwrap();
+            let patched = spec.patched(&auth_patch(edited)).unwrap();
             let secret = |a: &Auth| match a {
                 Auth::None => String::new(),
                 Auth::Bearer { token, .. } => token.clone(),
@@ -1799,14 +1797,7 @@ mod tests {
                 ),
                 _ => (serde_json::json!({"type": "jwt", "secret": MASK}), "secret"),
             };
-            let err = spec
-                .patched(
-                    &serde_json::json!({"auth": switched})
-                        .as_object()
-                        .unwrap()
-                        .clone(),
-                )
-                .unwrap_err();
+            let err = spec.patched(&auth_patch(switched)).unwrap_err();
             assert_eq!(err.field, format!("auth.{secret_field}"), "{auth}");
         }
         // A secret stored masked before this rule does not stop a patch that leaves the
