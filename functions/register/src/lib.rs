@@ -26,6 +26,7 @@ use hookline_core::health::HealthRecord;
 use hookline_core::ids;
 use hookline_core::model::{
     AttemptStatus, Auth, Event, EventInput, User, Webhook, WebhookInput, WebhookSpec,
+    shown_header_value,
 };
 use hookline_core::sender::{Sender, sign_request};
 use hookline_core::signing;
@@ -556,7 +557,7 @@ async fn preview(
         Ok(rendered) => PreviewBody {
             method: Some(rendered.method.as_str()),
             url: Some(rendered.url),
-            headers: Some(rendered.headers.into_iter().collect()),
+            headers: Some(shown_headers(rendered.headers)),
             body: Some(rendered.body),
             aborted: None,
         },
@@ -624,19 +625,8 @@ async fn test_send(
         .await;
     tracing::info!(webhook_id = %id, status_code = sent.outcome.status_code(), reason = sent.outcome.error(), "test send");
     let delivered = matches!(sent.outcome.class(), hookline_core::retry::Class::Delivered);
-    let request_headers = signed
-        .headers
-        .into_iter()
-        .map(|(k, v)| {
-            // The request is shown back; the credential in it is not.
-            let v = if k.eq_ignore_ascii_case("authorization") {
-                mask_authorization(&v)
-            } else {
-                v
-            };
-            (k, v)
-        })
-        .collect();
+    // The request is shown back; the credentials in it are not.
+    let request_headers = shown_headers(signed.headers);
     Ok(Json(TestResult {
         request: Some(Shown {
             method: signed.method.as_str(),
@@ -666,11 +656,17 @@ async fn test_send(
     .into_response())
 }
 
-fn mask_authorization(value: &str) -> String {
-    match value.split_once(' ') {
-        Some((scheme, _)) => format!("{scheme} ********"),
-        None => "********".to_string(),
-    }
+/// A request's headers as a response shows them: credentials masked.
+fn shown_headers<T: FromIterator<(String, String)>>(
+    headers: impl IntoIterator<Item = (String, String)>,
+) -> T {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let value = shown_header_value(&name, &value);
+            (name, value)
+        })
+        .collect()
 }
 
 async fn list_attempts(

@@ -550,6 +550,58 @@ async fn a_webhook_sent_back_as_read_keeps_its_secrets_masked() {
 }
 
 #[tokio::test]
+async fn credential_headers_are_never_answered_and_survive_a_round_trip() {
+    let h = harness();
+    let mut body = hook();
+    body["headers"] = json!({"X-Api-Key": "hdr-key-secret", "Authorization": "Token hdr-auth-secret", "X-Trace": "plain"});
+    let created = h.create("acme", body).await;
+    let id = created["id"].as_str().unwrap();
+    let uri = format!("/v1/projects/acme/webhooks/{id}");
+    let shown =
+        json!({"X-Api-Key": "********", "Authorization": "Token ********", "X-Trace": "plain"});
+    assert_eq!(created["headers"], shown);
+    let (_, read) = h.call("GET", &uri, Some(ADMIN), None).await;
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/webhooks", Some(ADMIN), None)
+        .await;
+    let (_, preview) = h
+        .call("POST", &format!("{uri}/preview"), Some(ADMIN), None)
+        .await;
+    for answer in [&created, &read, &list, &preview] {
+        assert!(!answer.to_string().contains("hdr-"), "{answer}");
+    }
+    assert_eq!(read["headers"], shown);
+    assert_eq!(preview["headers"]["X-Trace"], "plain");
+    // Read, edited, sent back whole: the stored values stay.
+    let before = h.webhooks.get("acme", id).await.unwrap().unwrap();
+    let mut back = read.clone();
+    back["name"] = json!("renamed");
+    let (status, v) = h.call("PATCH", &uri, Some(ADMIN), Some(back)).await;
+    assert_eq!((status, &v["headers"]), (StatusCode::OK, &shown), "{v}");
+    let stored = h.webhooks.get("acme", id).await.unwrap().unwrap();
+    assert_eq!(stored.spec.headers, before.spec.headers);
+    // A mask for a header that is not stored is refused by name, and nothing changes.
+    let (status, v) = h
+        .call(
+            "PATCH",
+            &uri,
+            Some(ADMIN),
+            Some(json!({"headers": {"X-Auth-Token": "********"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ("invalid_field", Some("headers.X-Auth-Token"))
+        ),
+        "{v}"
+    );
+    let after = h.webhooks.get("acme", id).await.unwrap().unwrap();
+    assert_eq!(after.version, stored.version);
+}
+
+#[tokio::test]
 async fn delete_then_not_found_and_unknown_ids_are_404() {
     let h = harness();
     let id = h.create("acme", hook()).await["id"]
@@ -699,6 +751,7 @@ async fn test_send_signs_sends_and_reports_without_leaking_the_credential() {
     let mut body = hook();
     body["url"] = json!(format!("http://{addr}/ok"));
     body["auth"] = json!({"type": "bearer", "token": "very-secret-token"});
+    body["headers"] = json!({"X-Api-Key": "very-secret-key"});
     let created = h.create("acme", body).await;
     let id = created["id"].as_str().unwrap();
     let secret = created["signing_secret"].as_str().unwrap();
@@ -717,9 +770,11 @@ async fn test_send_signs_sends_and_reports_without_leaking_the_credential() {
     assert_eq!(result["response"]["status"], 200);
     assert_eq!(result["response"]["body"], "got it");
     assert_eq!(result["response"]["headers"]["x-receiver"], "1");
-    assert!(!result.to_string().contains("very-secret-token"));
+    assert!(!result.to_string().contains("very-secret"), "{result}");
+    assert_eq!(result["request"]["headers"]["X-Api-Key"], "********");
     let (headers, sent_body) = received.lock().unwrap()[0].clone();
     assert_eq!(headers["authorization"], "Bearer very-secret-token");
+    assert_eq!(headers["x-api-key"], "very-secret-key");
     let ts: i64 = headers["webhook-timestamp"]
         .to_str()
         .unwrap()

@@ -37,6 +37,73 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-signature",
 ];
 
+/// Parts of a header's name that mark its value as a credential: responses show such a
+/// header's value masked, as they show `auth` secrets. Broad on purpose; a header masked
+/// that held nothing secret is only shown less, and still round-trips.
+const SENSITIVE_HEADER_PARTS: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "passw",
+    "cookie",
+    "session",
+    "credential",
+    "key",
+    "private",
+];
+
+/// Whether responses mask the value of a webhook's header of this name (`Authorization`,
+/// `Cookie`, `X-Api-Key`, `X-Functions-Key`, `X-Auth-Token`, …).
+pub fn is_sensitive_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SENSITIVE_HEADER_PARTS
+        .iter()
+        .any(|part| name.contains(part))
+}
+
+/// A header's value as responses show it: a credential masked (an `Authorization`
+/// value keeps its scheme, `Bearer ********`), anything else as it is.
+pub fn shown_header_value(name: &str, value: &str) -> String {
+    if !is_sensitive_header(name) {
+        return value.to_string();
+    }
+    match value.split_once(' ') {
+        Some((scheme, _))
+            if name.eq_ignore_ascii_case("authorization")
+                && !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            format!("{scheme} {MASK}")
+        }
+        _ => MASK.to_string(),
+    }
+}
+
+/// Whether a value given for a sensitive header is a mask as [`shown_header_value`]
+/// writes it, which stands for nothing when no such header is stored.
+fn looks_like_a_masked_header(name: &str, value: &str) -> bool {
+    is_sensitive_header(name)
+        && (value == MASK || value.rsplit_once(' ').is_some_and(|(_, tail)| tail == MASK))
+}
+
+/// Refuses a header value that is a mask (see [`looks_like_a_masked_header`]).
+fn refuse_masked_headers<'a>(
+    headers: impl IntoIterator<Item = (&'a String, &'a str)>,
+) -> Result<(), FieldError> {
+    for (name, value) in headers {
+        if looks_like_a_masked_header(name, value) {
+            return Err(FieldError::invalid(
+                format!("headers.{name}"),
+                "is a masked value, as responses show credentials: send the value itself, \
+                 or leave the header out to keep the one stored",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
@@ -391,6 +458,7 @@ impl WebhookSpec {
     pub fn from_create(input: WebhookInput) -> Result<WebhookSpec, FieldError> {
         let spec = WebhookSpec::from_input(input, None)?;
         refuse_masked(&spec.auth)?;
+        refuse_masked_headers(spec.headers.iter().map(|(k, v)| (k, v.as_str())))?;
         Ok(spec)
     }
 
@@ -479,6 +547,18 @@ impl WebhookSpec {
             }
         }
         let mut patch = without_read_only(patch);
+        if let Some(Value::Object(headers)) = patch.get_mut("headers") {
+            // A header sent back as a response showed it keeps its stored value.
+            headers.retain(|name, value| {
+                let shown = self.headers.get(name).map(|v| shown_header_value(name, v));
+                value.as_str().is_none() || value.as_str() != shown.as_deref()
+            });
+            refuse_masked_headers(
+                headers
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v))),
+            )?;
+        }
         if let Some(Value::Object(auth)) = patch.get_mut("auth") {
             let same_type = auth.get("type").is_none_or(|t| {
                 serde_json::to_value(&self.auth).is_ok_and(|stored| stored["type"] == *t)
@@ -1028,7 +1108,8 @@ impl Webhook {
     }
 }
 
-/// A webhook as the API shows it: secrets masked unless `reveal` (create and rotate).
+/// A webhook as the API shows it: secrets masked unless `reveal` (create and rotate), and
+/// credential headers ([`is_sensitive_header`]) masked always.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookView {
     pub id: String,
@@ -1164,7 +1245,11 @@ impl Webhook {
             name: s.name.clone(),
             url: s.url.clone(),
             method: s.method,
-            headers: s.headers.clone(),
+            headers: s
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), shown_header_value(name, value)))
+                .collect(),
             body: s.body.clone(),
             locales: s.locales.clone(),
             default_locale: s.default_locale.clone(),
@@ -1847,6 +1932,92 @@ mod tests {
         assert!(masked.contains("whsec_****LaSw"));
         let shown = serde_json::to_string(&hook.view(true)).unwrap();
         assert!(shown.contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    }
+
+    #[test]
+    fn credential_headers_are_masked_and_keep_their_value_when_sent_back() {
+        for (name, sensitive) in [
+            ("Authorization", true),
+            ("Cookie", true),
+            ("X-Api-Key", true),
+            ("x-functions-key", true),
+            ("X-Auth-Token", true),
+            ("X-Client-Secret", true),
+            ("X-Session-Id", true),
+            ("X-Trace", false),
+            ("Content-Type", false),
+            ("webhook-signature", false),
+        ] {
+            assert_eq!(is_sensitive_header(name), sensitive, "{name}");
+        }
+        assert_eq!(
+            shown_header_value("Authorization", "Bearer abc"),
+            "Bearer ********"
+        );
+        assert_eq!(shown_header_value("authorization", "abc"), MASK);
+        assert_eq!(shown_header_value("X-Api-Key", "Bearer abc"), MASK);
+        assert_eq!(shown_header_value("X-Trace", "abc"), "abc");
+
+        let mut v = base();
+        v["headers"] = serde_json::json!({
+            "Authorization": "Token t-123", "X-Api-Key": "k-456", "X-Trace": "plain"
+        });
+        let spec = create(&v.to_string()).unwrap();
+        let hook = Webhook::new("p", spec.clone(), 0);
+        let read = serde_json::to_value(hook.view(true)).unwrap();
+        assert_eq!(
+            read["headers"],
+            serde_json::json!({
+                "Authorization": "Token ********", "X-Api-Key": MASK, "X-Trace": "plain"
+            })
+        );
+        // Sent back whole, edited elsewhere: every header keeps its stored value.
+        let mut back = read.as_object().unwrap().clone();
+        back.insert("name".into(), "renamed".into());
+        let patched = spec.patched(&back).unwrap();
+        assert_eq!(
+            (patched.name.as_str(), &patched.headers),
+            ("renamed", &spec.headers)
+        );
+        // A new value replaces the stored one; a removal removes it.
+        let patched = spec
+            .patched(
+                &decode_json(br#"{"headers": {"X-Api-Key": "k-789", "Authorization": null}}"#)
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            patched.headers.into_iter().collect::<Vec<_>>(),
+            [
+                ("X-Api-Key".into(), "k-789".into()),
+                ("X-Trace".into(), "plain".into())
+            ]
+        );
+        // A mask where nothing is stored under that name stands for nothing: refused by name,
+        // on create and in a patch; a header that is no credential may hold asterisks.
+        for header in [
+            serde_json::json!({"X-Other-Key": MASK}),
+            serde_json::json!({"authorization": "Token ********"}),
+        ] {
+            let name = header.as_object().unwrap().keys().next().unwrap().clone();
+            let err = spec
+                .patched(
+                    &decode_json(
+                        serde_json::json!({"headers": header})
+                            .to_string()
+                            .as_bytes(),
+                    )
+                    .unwrap(),
+                )
+                .unwrap_err();
+            assert_eq!(err.field, format!("headers.{name}"));
+            let mut v = base();
+            v["headers"] = header;
+            assert_eq!(field_of(&v.to_string()), format!("headers.{name}"));
+        }
+        let mut v = base();
+        v["headers"] = serde_json::json!({"X-Trace": MASK, "X-Api-Key": "a****bcde"});
+        assert!(create(&v.to_string()).is_ok());
     }
 
     #[test]
