@@ -305,11 +305,17 @@ def test_portal_links_full_read_only_and_expired(page, stack, project, receiver,
 def test_links_and_keys_from_the_console(page, stack, project):
     sign_in(page, stack, project)
     page.get_by_role("button", name="Keys").click()
+    # A name the API refuses is told at its field, and makes no key.
+    page.get_by_label("Key name", exact=True).fill("x" * 99 + "é")
+    page.get_by_role("button", name="Create project key").click()
+    expect_error(page, page.get_by_label("Key name", exact=True), "at most 100 bytes")
+    page.get_by_label("Key name", exact=True).fill("ci runner")
     page.get_by_role("button", name="Create project key").click()
     key = page.get_by_label("Project API key", exact=True).input_value()
     assert key.startswith("hlk_")
     keys = page.get_by_role("table", name="API keys and portal links")
     expect(keys.locator("tbody tr")).to_have_count(1)
+    expect(keys.locator("tbody tr")).to_contain_text("ci runner")
     page.get_by_label("Read-only link", exact=True).check()
     page.get_by_role("button", name="Create portal link").click()
     url = page.get_by_label("Portal link", exact=True).input_value()

@@ -155,6 +155,7 @@ async fn api_keys_are_found_by_id_and_deleted_only_within_their_project() {
         key_hash: "ab".repeat(32),
         created_at: 42,
         portal: None,
+        name: Some("billing backend — 請求".into()),
     };
     store.put(&record).await.unwrap();
     assert_eq!(store.get(&record.id).await.unwrap(), Some(record.clone()));
@@ -180,6 +181,7 @@ async fn portal_tokens_keep_their_terms_and_a_project_lists_its_live_credentials
             key_hash: format!("{i:064}"),
             created_at: now + i,
             portal,
+            name: (i % 3 == 0).then(|| format!("credential {i}")),
         };
         store.put(&record).await.unwrap();
         assert_eq!(store.get(&record.id).await.unwrap().as_ref(), Some(&record));
@@ -194,6 +196,7 @@ async fn portal_tokens_keep_their_terms_and_a_project_lists_its_live_credentials
                 read_only: false,
                 expires_at: (now / 1000 - 60) * 1000,
             }),
+            name: None,
         };
         store.put(&expired).await.unwrap();
     }

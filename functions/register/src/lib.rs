@@ -719,19 +719,41 @@ struct CreatedKey {
     id: String,
     key: String,
     project_id: String,
+    name: Option<String>,
     #[serde(with = "clock::rfc3339")]
     created_at: Millis,
+}
+
+/// The longest name a key or portal link may have.
+const MAX_KEY_NAME_BYTES: usize = 100;
+
+/// `POST …/keys`: the body is optional; `name` labels the key in listings.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRequest {
+    name: Option<String>,
+}
+
+/// A key's or portal link's `name`, checked as a webhook's is.
+fn key_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    if let Some(name) = &name {
+        hookline_core::model::check_text("name", name, MAX_KEY_NAME_BYTES)?;
+    }
+    Ok(name)
 }
 
 async fn create_key(
     State(state): State<AppState>,
     ApiPath(project): ApiPath<String>,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let caller = state.auth.authenticate(&headers).await?;
     caller.require_admin()?;
     check_project_id(&project)?;
-    let (record, key) = new_api_key(&project, clock::now_ms());
+    let request: KeyRequest = optional_json_body(body)?;
+    let (mut record, key) = new_api_key(&project, clock::now_ms());
+    record.name = key_name(request.name)?;
     state.keys.put(&record).await?;
     tracing::info!(key_id = %record.id, project_id = %project, "api key created");
     Ok((
@@ -740,6 +762,7 @@ async fn create_key(
             id: record.id,
             key,
             project_id: record.project_id,
+            name: record.name,
             created_at: record.created_at,
         }),
     )
@@ -752,6 +775,7 @@ struct KeyView {
     id: String,
     /// `project` (an `hlk_` key) or `portal` (an `hlp_` token).
     kind: &'static str,
+    name: Option<String>,
     read_only: bool,
     #[serde(with = "clock::rfc3339::option")]
     expires_at: Option<Millis>,
@@ -786,6 +810,7 @@ async fn list_keys(
             },
             read_only: k.portal.is_some_and(|p| p.read_only),
             expires_at: k.portal.map(|p| p.expires_at),
+            name: k.name,
             created_at: k.created_at,
         })
         .collect();
@@ -831,6 +856,7 @@ async fn delete_key(
 struct PortalRequest {
     ttl_seconds: Option<serde_json::Value>,
     read_only: Option<serde_json::Value>,
+    name: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -839,6 +865,7 @@ struct PortalLink {
     token: String,
     url: String,
     project_id: String,
+    name: Option<String>,
     read_only: bool,
     #[serde(with = "clock::rfc3339")]
     expires_at: Millis,
@@ -879,7 +906,9 @@ async fn create_portal_link(
             hookline_core::error::FieldError::invalid("read_only", "read_only is true or false")
         })?,
     };
-    let (record, token) = api::new_portal_token(&project, read_only, ttl, clock::now_ms());
+    let name = key_name(request.name)?;
+    let (mut record, token) = api::new_portal_token(&project, read_only, ttl, clock::now_ms());
+    record.name = name;
     state.keys.put(&record).await?;
     let expires_at = record.portal.map_or(0, |p| p.expires_at);
     tracing::info!(key_id = %record.id, project_id = %project, read_only, "portal link created");
@@ -890,6 +919,7 @@ async fn create_portal_link(
             id: record.id,
             token,
             project_id: project,
+            name: record.name,
             read_only,
             expires_at,
         }),

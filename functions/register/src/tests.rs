@@ -980,6 +980,7 @@ async fn the_sam_local_fixtures_route_and_answer() {
             key_hash: "0".repeat(64),
             created_at: 0,
             portal: None,
+            name: None,
         })
         .await
         .unwrap();
@@ -1477,6 +1478,8 @@ async fn portal_links_are_issued_by_keys_and_describe_their_session() {
         (json!({"ttl_seconds": "60"}), "ttl_seconds"),
         (json!({"read_only": "yes"}), "read_only"),
         (json!({"ttl": 60}), "ttl"),
+        (json!({"name": ""}), "name"),
+        (json!({"name": 7}), "name"),
     ] {
         let (status, v) = h
             .call(
@@ -1584,6 +1587,80 @@ async fn every_route_enforces_portal_tokens() {
         .call("GET", "/v1/projects/acme/webhooks", Some(&read), None)
         .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn keys_and_portal_links_take_a_name_and_refuse_what_they_do_not_know() {
+    let h = harness();
+    let (status, key) = h
+        .call(
+            "POST",
+            "/v1/projects/acme/keys",
+            Some(ADMIN),
+            Some(json!({"name": "billing backend"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &key["name"]),
+        (StatusCode::CREATED, &json!("billing backend"))
+    );
+    // No body, as before: a key without a name.
+    let (status, plain) = h
+        .call("POST", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (status, &plain["name"]),
+        (StatusCode::CREATED, &Value::Null)
+    );
+    let link = h
+        .portal("acme", ADMIN, json!({"name": "Acme's portal"}))
+        .await;
+    assert_eq!(link["name"], "Acme's portal");
+    let listed = |v: Value| -> Vec<(Value, Value)> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["id"].clone(), k["name"].clone()))
+            .collect()
+    };
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await;
+    let expected = vec![
+        (key["id"].clone(), json!("billing backend")),
+        (plain["id"].clone(), Value::Null),
+        (link["id"].clone(), json!("Acme's portal")),
+    ];
+    assert_eq!(listed(list), expected);
+    // An unknown field, a bad name or a body that is no object is refused by name and
+    // makes no key.
+    for (body, field) in [
+        (json!({"nme": "ci"}), Some("nme")),
+        (json!({"name": ""}), Some("name")),
+        (json!({"name": "a\u{7}b"}), Some("name")),
+        (json!({"name": "x".repeat(101)}), Some("name")),
+        (json!({"name": ["ci"]}), Some("name")),
+        (json!(["ci"]), None),
+    ] {
+        let (status, v) = h
+            .call(
+                "POST",
+                "/v1/projects/acme/keys",
+                Some(ADMIN),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&v).1),
+            (StatusCode::UNPROCESSABLE_ENTITY, field),
+            "{body} {v}"
+        );
+    }
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/keys", Some(ADMIN), None)
+        .await;
+    assert_eq!(listed(list), expected);
 }
 
 #[tokio::test]

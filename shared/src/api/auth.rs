@@ -202,6 +202,7 @@ fn new_credential(
         key_hash: sha256_hex(&key),
         created_at: now,
         portal,
+        name: None,
     };
     (record, key)
 }

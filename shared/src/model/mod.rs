@@ -277,7 +277,7 @@ fn clean_serde_message(msg: &str) -> String {
 }
 
 /// Checks that a string is printable text without control characters.
-pub(crate) fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() {
         return Err(FieldError::invalid(field, "must not be empty"));
     }

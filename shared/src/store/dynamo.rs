@@ -365,6 +365,10 @@ impl DynamoApiKeyStore {
             key_hash: get_s(item, "key_hash")?.to_string(),
             created_at: get_n(item, "created_at")?,
             portal,
+            name: match item.get("name") {
+                Some(AttributeValue::S(name)) => Some(name.clone()),
+                _ => None,
+            },
         })
     }
 }
@@ -380,6 +384,9 @@ impl ApiKeyStore for DynamoApiKeyStore {
             .item("project_id", s(&key.project_id))
             .item("key_hash", s(&key.key_hash))
             .item("created_at", n(key.created_at));
+        if let Some(name) = &key.name {
+            put = put.item("name", s(name));
+        }
         if let Some(portal) = key.portal {
             // `expires_at` in seconds is the table's TTL attribute: an expired token
             // is refused at once and removed by DynamoDB within days.

@@ -105,6 +105,8 @@ pub struct ApiKeyRecord {
     pub created_at: Millis,
     /// A customer portal token's terms (SPEC §11); `None` for a project key.
     pub portal: Option<PortalTerms>,
+    /// What its creator called it (`ci`, `billing backend`, `Acme's portal`), if anything.
+    pub name: Option<String>,
 }
 
 /// What a portal token (`hlp_…`) may do, and until when.
