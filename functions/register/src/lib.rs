@@ -289,7 +289,7 @@ async fn list_webhooks(
         .for_project(&headers, &project, Access::Read)
         .await?;
     let PageRequest { limit, after, .. } =
-        api::page_request(query.as_deref(), &project, "webhooks")?;
+        api::page_request(query.as_deref(), &project, "webhooks", &[])?;
     let page = state
         .webhooks
         .list(&project, limit, after.as_deref())
@@ -684,7 +684,7 @@ async fn list_attempts(
         limit,
         after,
         query: q,
-    } = api::page_request(query.as_deref(), &project, &scope)?;
+    } = api::page_request(query.as_deref(), &project, &scope, &["status"])?;
     let status = match q.get("status") {
         None => None,
         Some(s) => Some(AttemptStatus::parse(s).ok_or_else(|| {
@@ -793,7 +793,7 @@ async fn list_keys(
     let caller = state.auth.authenticate(&headers).await?;
     caller.require_admin()?;
     check_project_id(&project)?;
-    let page = api::page_request(query.as_deref(), &project, "keys")?;
+    let page = api::page_request(query.as_deref(), &project, "keys", &[])?;
     let found = state
         .keys
         .list(&project, page.limit, page.after.as_deref(), clock::now_ms())

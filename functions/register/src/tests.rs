@@ -409,6 +409,41 @@ async fn listing_pages_with_an_opaque_cursor_bound_to_the_project() {
             (StatusCode::BAD_REQUEST, Some("limit"))
         );
     }
+    // A parameter the listing does not take, or one given twice, is named, not ignored.
+    let attempts = format!("/v1/projects/acme/webhooks/{}/attempts", ids[0]);
+    for (uri, field) in [
+        ("/v1/projects/acme/webhooks?limt=2".to_string(), "limt"),
+        (
+            "/v1/projects/acme/webhooks?status=failed".to_string(),
+            "status",
+        ),
+        (
+            "/v1/projects/acme/webhooks?limit=2&limit=50".to_string(),
+            "limit",
+        ),
+        ("/v1/projects/acme/keys?kind=portal".to_string(), "kind"),
+        (format!("{attempts}?stauts=failed"), "stauts"),
+        (
+            format!("{attempts}?status=failed&status=delivered"),
+            "status",
+        ),
+    ] {
+        let (status, v) = h.call("GET", &uri, Some(ADMIN), None).await;
+        assert_eq!(
+            (status, error_code(&v)),
+            (StatusCode::BAD_REQUEST, ("invalid_query", Some(field))),
+            "{uri}: {v}"
+        );
+    }
+    let (status, _) = h
+        .call(
+            "GET",
+            &format!("{attempts}?status=failed&limit=5"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

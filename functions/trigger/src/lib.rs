@@ -255,7 +255,7 @@ async fn list_events(
         limit,
         after,
         query: q,
-    } = api::page_request(query.as_deref(), &project, "events")?;
+    } = api::page_request(query.as_deref(), &project, "events", &["type"])?;
     let event_type = q.get("type").map(String::as_str);
     if let Some(t) = event_type {
         hookline_core::model::event::check_type_filter(t)
@@ -308,7 +308,7 @@ async fn list_deliveries(
         limit,
         after,
         query: q,
-    } = api::page_request(query.as_deref(), &project, &scope)?;
+    } = api::page_request(query.as_deref(), &project, &scope, &["status"])?;
     let status = match q.get("status") {
         None => None,
         Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {

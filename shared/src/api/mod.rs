@@ -11,7 +11,7 @@ pub use auth::{
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
@@ -51,6 +51,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("the request body is larger than {MAX_REQUEST_BYTES} bytes")]
     TooLarge,
+    /// A body sent with a `Content-Encoding` (gzip, say): read as it came, it would be
+    /// refused as malformed JSON, which misleads.
+    #[error("request bodies are read as sent: send the JSON without a Content-Encoding")]
+    UnsupportedEncoding,
     #[error(transparent)]
     Invalid(FieldError),
     /// A dependency is down or stalled, or a job is half done: the client should retry
@@ -80,6 +84,7 @@ impl ApiError {
             ApiError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,6 +113,11 @@ impl ApiError {
             ),
             ApiError::Conflict(_) => Problem::new("version_conflict", self.to_string(), None),
             ApiError::TooLarge => Problem::new("payload_too_large", self.to_string(), None),
+            ApiError::UnsupportedEncoding => Problem::new(
+                "unsupported_encoding",
+                self.to_string(),
+                Some("Content-Encoding".to_string()),
+            ),
             ApiError::Invalid(e) => Problem::from(e),
             ApiError::Unavailable { message, .. } => {
                 Problem::new("unavailable", message.clone(), None)
@@ -281,13 +291,17 @@ pub struct PageRequest {
     pub query: std::collections::HashMap<String, String>,
 }
 
-/// Reads `limit` (1–100, default 20) and a cursor bound to `project` and `scope`.
+/// Reads `limit` (1–100, default 20) and a cursor bound to `project` and `scope`; the
+/// listing's `filters` are the only other parameters it takes. A parameter it does not
+/// take, or one given twice, is a 400 naming it: a misspelt filter (`?stauts=failed`)
+/// would otherwise list everything, as if it had matched.
 pub fn page_request(
     raw: Option<&str>,
     project: &str,
     scope: &str,
+    filters: &[&str],
 ) -> Result<PageRequest, ApiError> {
-    let query = query_map(raw);
+    let query = query_map(raw, &[&["limit", "cursor"], filters].concat())?;
     let limit = page_limit(query.get("limit").map(String::as_str))?;
     let after = match query.get("cursor") {
         None => None,
@@ -304,11 +318,30 @@ pub fn page_request(
     })
 }
 
-/// The query string as a map (last value wins).
-pub fn query_map(raw: Option<&str>) -> std::collections::HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
+/// The query string as a map of the `allowed` parameters, each given at most once.
+fn query_map(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let mut query = std::collections::HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if !allowed.contains(&name.as_ref()) {
+            return Err(ApiError::bad_query(
+                &name,
+                format!(
+                    "this listing takes no parameter `{name}`; it takes {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if query.insert(name.to_string(), value.into_owned()).is_some() {
+            return Err(ApiError::bad_query(
+                &name,
+                format!("`{name}` is given twice"),
+            ));
+        }
+    }
+    Ok(query)
 }
 
 /// `GET /v1/health`.
@@ -380,7 +413,8 @@ async fn contain_panics(request: axum::extract::Request, next: axum::middleware:
 /// How much of a declared-oversized body is read (and dropped) before answering 413.
 const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Answers an `Expect` it cannot meet with 417, and a body declared larger than
+/// Answers an `Expect` it cannot meet with 417, a body sent with a `Content-Encoding`
+/// other than `identity` with 415, and a body declared larger than
 /// [`MAX_REQUEST_BYTES`] with 413, before any handler runs. The body is read and dropped first (up to [`DRAIN_LIMIT`]): a server that
 /// answers and closes while the client is still sending makes the client see a
 /// connection reset instead of the answer. On Lambda the body has already arrived whole.
@@ -394,6 +428,16 @@ async fn refuse_oversized(
         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if unmet {
         return ApiError::ExpectationFailed.into_response();
+    }
+    let carries_a_body = [Method::POST, Method::PUT, Method::PATCH].contains(request.method());
+    let encoded = request
+        .headers()
+        .get_all(axum::http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|coding| !coding.trim_ascii().eq_ignore_ascii_case(b"identity"));
+    if carries_a_body && encoded {
+        return ApiError::UnsupportedEncoding.into_response();
     }
     let declared = request
         .headers()
@@ -426,6 +470,69 @@ mod tests {
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn an_encoded_body_is_refused_naming_content_encoding_before_any_handler() {
+        async fn echo(body: Bytes) -> Response {
+            match json_body::<serde_json::Value>(Ok(body)) {
+                Ok(v) => Json(v).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        let app = router::<()>(vec![("/v1/echo", axum::routing::post(echo).get(echo))]);
+        let send = |method: Method, encoding: Option<&'static str>, body: &'static [u8]| {
+            let app = app.clone();
+            async move {
+                let mut request = axum::http::Request::builder()
+                    .method(method)
+                    .uri("/v1/echo");
+                if let Some(encoding) = encoding {
+                    request = request.header("content-encoding", encoding);
+                }
+                let response = app
+                    .oneshot(request.body(Body::from(body)).unwrap())
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                (
+                    status,
+                    v["error"]["code"].clone(),
+                    v["error"]["field"].clone(),
+                )
+            }
+        };
+        // gzip of `{}`: read as sent it would be a malformed-JSON 400.
+        const GZIPPED: &[u8] = &[
+            0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xab, 0xae, 0x05, 0x00,
+            0x43, 0xbf, 0xa6, 0xa3, 0x02, 0x00, 0x00, 0x00,
+        ];
+        for (method, encoding) in [
+            (Method::POST, "gzip"),
+            (Method::POST, "GZIP"),
+            (Method::POST, "identity, gzip"),
+            (Method::POST, "br"),
+            (Method::PATCH, "deflate"),
+        ] {
+            assert_eq!(
+                send(method.clone(), Some(encoding), GZIPPED).await,
+                (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_encoding".into(),
+                    "Content-Encoding".into()
+                ),
+                "{method} {encoding}"
+            );
+        }
+        for encoding in [None, Some("identity"), Some(" Identity ")] {
+            let (status, ..) = send(Method::POST, encoding, b"{}").await;
+            assert_eq!(status, StatusCode::OK, "{encoding:?}");
+        }
+        // A request that carries no body is not refused for the header.
+        let (status, ..) = send(Method::GET, Some("gzip"), b"{}").await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[tokio::test(start_paused = true)]
