@@ -45,6 +45,9 @@ pub struct Submitted {
     pub event_id: String,
     pub matched: usize,
     pub duplicate: bool,
+    /// A duplicate whose type, data, user or channel differ from the event accepted
+    /// under its id: it was not delivered (see [`Event::says_the_same_as`]).
+    pub differs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +233,7 @@ impl FanOut {
                 event_id: event.id,
                 matched: 0,
                 duplicate: false,
+                differs: false,
             });
         }
         let record = EventRecord {
@@ -251,6 +255,7 @@ impl FanOut {
                 event_id,
                 matched: record.deliveries.len(),
                 duplicate: false,
+                differs: false,
             });
         }
         // A duplicate: finish the first request's fan-out if it stopped half-way; while
@@ -261,6 +266,12 @@ impl FanOut {
             .get(project, &event_id)
             .await?
             .ok_or(StoreError::Conflict)?;
+        // The id's first event stands (SPEC §4); one that says something else is still
+        // a duplicate, and the answer says that it differs rather than pass it silently.
+        let differs = !existing.event.says_the_same_as(&record.event);
+        if differs {
+            tracing::warn!(event_id = %event_id, "an event of an id already accepted says something else: dropped as a duplicate");
+        }
         if !existing.complete {
             if !self
                 .events
@@ -278,6 +289,7 @@ impl FanOut {
             event_id,
             matched: existing.deliveries.len(),
             duplicate: true,
+            differs,
         })
     }
 

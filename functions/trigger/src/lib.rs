@@ -124,6 +124,10 @@ struct Accepted {
     event_id: String,
     matched: usize,
     duplicate: bool,
+    /// Only on a duplicate that says something else than the event its id was accepted
+    /// for (a reused id): `true`, and it was not delivered.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    differs: bool,
 }
 
 async fn post_event(
@@ -158,6 +162,7 @@ async fn post_event(
             event_id: submitted.event_id,
             matched: submitted.matched,
             duplicate: submitted.duplicate,
+            differs: submitted.differs,
         }),
     )
         .into_response())

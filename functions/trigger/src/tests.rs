@@ -188,6 +188,37 @@ async fn a_repeated_id_is_a_duplicate_and_enqueues_nothing_new() {
     );
     assert_eq!(again["matched"], 1);
     assert_eq!(h.tasks().len(), 1);
+    // It said something else than the event its id names: the answer says so.
+    assert_eq!(again["differs"], true);
+    assert_eq!(first.get("differs"), None);
+    // A retry of the first request is a plain duplicate: its time is stamped anew and
+    // its keys may come in another order, but it says the same.
+    for retry in [
+        json!({"id": "ev-1", "type": "a"}),
+        json!({"type": "a", "id": "ev-1", "data": {}}),
+        json!({"id": "ev-1", "type": "a", "timestamp": "2020-01-01T00:00:00Z"}),
+    ] {
+        let (_, v) = h.post_event("acme", retry.clone()).await;
+        assert_eq!(
+            v,
+            json!({"event_id": "ev-1", "matched": 1, "duplicate": true}),
+            "{retry}"
+        );
+    }
+    for different in [
+        json!({"id": "ev-1", "type": "b"}),
+        json!({"id": "ev-1", "type": "a", "channel": "web"}),
+        json!({"id": "ev-1", "type": "a", "user": {"id": "u1"}}),
+        json!({"id": "ev-1", "type": "a", "data": {"n": 1}}),
+    ] {
+        let (_, v) = h.post_event("acme", different.clone()).await;
+        assert_eq!(
+            (&v["duplicate"], &v["differs"]),
+            (&json!(true), &json!(true)),
+            "{different}"
+        );
+    }
+    assert_eq!(h.tasks().len(), 1);
     // The same id in another project is another event.
     let (_, other) = h
         .post_event("globex", json!({"id": "ev-1", "type": "a"}))

@@ -103,6 +103,17 @@ pub fn check_type_filter(t: &str) -> Result<(), FieldError> {
 }
 
 impl Event {
+    /// Whether `other` says what this event says: its type, data, user and channel. Its
+    /// time is left out (an event posted again without a `timestamp` is stamped anew,
+    /// and a `deliver_at` may have passed between the two), so a retry of one request
+    /// is the same event.
+    pub fn says_the_same_as(&self, other: &Event) -> bool {
+        self.event_type == other.event_type
+            && self.data == other.data
+            && self.user == other.user
+            && self.channel == other.channel
+    }
+
     /// Validates a posted event; `new_id` supplies an id when the client gave none.
     pub fn from_input(
         input: EventInput,
