@@ -612,15 +612,29 @@ impl WebhookSpec {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_text("name", &self.name, MAX_NAME_BYTES)?;
         check_template("url", &self.url)?;
+        if self.url.trim() != self.url {
+            // A URL parser trims it away when sending; stored, it only misleads.
+            return Err(FieldError::invalid(
+                "url",
+                "must not begin or end with whitespace",
+            ));
+        }
         if self.headers.len() > MAX_HEADERS {
             return Err(FieldError::invalid(
                 "headers",
                 format!("at most {MAX_HEADERS} headers"),
             ));
         }
+        let mut seen = std::collections::HashMap::new();
         for (name, value) in &self.headers {
             let field = format!("headers.{name}");
             check_header_name(&field, name)?;
+            if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
+                return Err(FieldError::invalid(
+                    field,
+                    format!("is `{first}` again: header names are case-insensitive"),
+                ));
+            }
             if !matches!(self.auth, Auth::None) && name.eq_ignore_ascii_case("authorization") {
                 return Err(FieldError::invalid(
                     field,
@@ -1379,6 +1393,12 @@ mod tests {
                 with("headers", serde_json::json!({"X-A": "a\nb"})),
                 "headers.X-A",
             ),
+            (
+                with("headers", serde_json::json!({"X-A": "1", "x-a": "2"})),
+                "headers.x-a",
+            ),
+            (with("url", " https://example.com/h".into()), "url"),
+            (with("url", "https://example.com/h\n".into()), "url"),
             (
                 with("body", serde_json::json!({"type": "raw", "template": huge})),
                 "body.template",
