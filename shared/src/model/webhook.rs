@@ -457,6 +457,7 @@ impl WebhookSpec {
     /// Builds a spec from a create request: required fields must be present.
     pub fn from_create(input: WebhookInput) -> Result<WebhookSpec, FieldError> {
         let spec = WebhookSpec::from_input(input, None)?;
+        spec.refuse_ambiguous(true, true)?;
         refuse_masked(&spec.auth)?;
         refuse_masked_headers(spec.headers.iter().map(|(k, v)| (k, v.as_str())))?;
         Ok(spec)
@@ -594,11 +595,14 @@ impl WebhookSpec {
             }
         }
         let touches_auth = patch.get("auth").is_some_and(|a| !a.is_null());
+        let (touches_url, touches_headers) =
+            (patch.contains_key("url"), patch.contains_key("headers"));
         let mut merged = Value::Object(document);
         merge_patch(&mut merged, &Value::Object(patch));
         let bytes =
             serde_json::to_vec(&merged).map_err(|e| FieldError::invalid("", e.to_string()))?;
         let spec = WebhookSpec::from_input(super::decode_json(&bytes)?, Some(&self.auth))?;
+        spec.refuse_ambiguous(touches_url, touches_headers)?;
         // Only an auth the request gave: a secret stored masked by an earlier version of
         // this API must not stop a patch that does not touch it (a pause, say).
         if touches_auth {
@@ -607,34 +611,44 @@ impl WebhookSpec {
         Ok(spec)
     }
 
-    /// Field-level checks. Templates are parsed separately by [`crate::template`], and
-    /// the URL's target by [`crate::guard`], because both need more than the text.
-    pub fn validate(&self) -> Result<(), FieldError> {
-        check_text("name", &self.name, MAX_NAME_BYTES)?;
-        check_template("url", &self.url)?;
-        if self.url.trim() != self.url {
-            // A URL parser trims it away when sending; stored, it only misleads.
+    /// What an earlier version of this API stored and now refuses, checked where the
+    /// request gives it (on create, or a patch of the field), so that a webhook stored so
+    /// can still be paused: a URL that begins or ends with whitespace (a URL parser trims
+    /// it away when sending; stored, it only misleads), and two headers whose names
+    /// differ only in case (which one is sent would be a guess).
+    fn refuse_ambiguous(&self, url: bool, headers: bool) -> Result<(), FieldError> {
+        if url && self.url.trim() != self.url {
             return Err(FieldError::invalid(
                 "url",
                 "must not begin or end with whitespace",
             ));
         }
+        let mut seen = std::collections::HashMap::new();
+        for name in self.headers.keys().filter(|_| headers) {
+            if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
+                return Err(FieldError::invalid(
+                    format!("headers.{name}"),
+                    format!("is `{first}` again: header names are case-insensitive"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Field-level checks. Templates are parsed separately by [`crate::template`], and
+    /// the URL's target by [`crate::guard`], because both need more than the text.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_text("name", &self.name, MAX_NAME_BYTES)?;
+        check_template("url", &self.url)?;
         if self.headers.len() > MAX_HEADERS {
             return Err(FieldError::invalid(
                 "headers",
                 format!("at most {MAX_HEADERS} headers"),
             ));
         }
-        let mut seen = std::collections::HashMap::new();
         for (name, value) in &self.headers {
             let field = format!("headers.{name}");
             check_header_name(&field, name)?;
-            if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
-                return Err(FieldError::invalid(
-                    field,
-                    format!("is `{first}` again: header names are case-insensitive"),
-                ));
-            }
             if !matches!(self.auth, Auth::None) && name.eq_ignore_ascii_case("authorization") {
                 return Err(FieldError::invalid(
                     field,
@@ -1952,6 +1966,36 @@ mod tests {
         assert!(masked.contains("whsec_****LaSw"));
         let shown = serde_json::to_string(&hook.view(true)).unwrap();
         assert!(shown.contains("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    }
+
+    #[test]
+    fn what_is_refused_as_ambiguous_does_not_stop_a_pause_of_a_webhook_stored_so() {
+        let mut stored = create(&base().to_string()).unwrap();
+        stored.url = " https://example.com/h".into();
+        stored.headers = [("X-A".into(), "1".into()), ("x-a".into(), "2".into())].into();
+        let paused = stored
+            .patched(&decode_json(br#"{"enabled": false}"#).unwrap())
+            .unwrap();
+        assert!(!paused.enabled);
+        for (patch, field) in [
+            (&br#"{"url": " https://example.com/h"}"#[..], "url"),
+            (br#"{"headers": {"X-B": "3"}}"#, "headers.x-a"),
+        ] {
+            assert_eq!(
+                stored
+                    .patched(&decode_json(patch).unwrap())
+                    .unwrap_err()
+                    .field,
+                field
+            );
+        }
+        let fixed = stored
+            .patched(
+                &decode_json(br#"{"url": "https://example.com/h", "headers": {"x-a": null}}"#)
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(fixed.headers.len(), 1);
     }
 
     #[test]
