@@ -56,6 +56,7 @@ export function keysPage(ctx) {
     try {
       const k = await api.call("POST", api.projectPath("/keys"), { body: body(keyName) });
       setError(keyName, null);
+      keyName.control.value = "";
       fill(out, h("div", { class: "notice" }, h("p", { text: `Key ${k.name ?? k.id} for ${k.project_id}. Shown this once: copy it now.` }), shownOnce("Project API key", k.key)));
       table.reload(true);
     } catch (err) {
@@ -74,6 +75,7 @@ export function keysPage(ctx) {
         body: { ...body(linkName), ttl_seconds: Number(ttl.control.value), read_only: readOnly.control.checked },
       });
       setError(linkName, null);
+      linkName.control.value = "";
       fill(out, h("div", { class: "notice" },
         h("p", { text: `A ${link.read_only ? "read-only " : ""}portal link to ${link.project_id}, working until ${when(link.expires_at)}. Give it to the project's owner; it is shown this once.` }),
         shownOnce("Portal link", link.url),
