@@ -369,7 +369,11 @@ async fn templates_and_targets_that_cannot_be_allowed_are_refused_at_registratio
         };
         refused(&extra.to_string(), &got, 422, code, Some(field));
         let message = got.1["error"]["message"].as_str().unwrap();
-        assert!(message.contains(needle), "{field}: {message}");
+        // On a slow host running the debug build the render clock may trip before the
+        // budget a case aims at (a CI run on 2026-12-02): the same refusal, by another
+        // of the template's limits.
+        let clock = code == "render_failed" && message.contains("longer than 250 ms");
+        assert!(message.contains(needle) || clock, "{field}: {message}");
         assert!(
             message.len() < 2048,
             "{field}: a {} byte message",
@@ -666,9 +670,15 @@ async fn event_data_that_turns_a_template_hostile_fails_the_delivery_without_a_r
             json!({"type": "probe.loop", "data": {"items": items}}),
         )
         .await;
-    for (webhook, needle) in [
-        (&header, "control character"),
-        (&looping, "100000 loop iterations"),
+    // The loop trips the iteration budget, or on a slow host running a debug build the
+    // render clock first (a CI run on 2026-12-02): either is the template's own limit,
+    // and either fails the delivery without a retry.
+    for (webhook, needles) in [
+        (&header, &["control character"][..]),
+        (
+            &looping,
+            &["100000 loop iterations", "longer than 250 ms"][..],
+        ),
     ] {
         let id = webhook["id"].as_str().unwrap().to_string();
         let attempts = eventually(60, || async {
@@ -681,11 +691,9 @@ async fn event_data_that_turns_a_template_hostile_fails_the_delivery_without_a_r
         assert_eq!(attempts_later.len(), 1, "retried: {attempts_later:?}");
         let attempt = &attempts[0];
         assert_eq!(attempt["status"], "failed", "{attempt}");
+        let error = attempt["error"].as_str().unwrap_or_default();
         assert!(
-            attempt["error"]
-                .as_str()
-                .unwrap_or_default()
-                .contains(needle),
+            needles.iter().any(|needle| error.contains(needle)),
             "{attempt}"
         );
     }
