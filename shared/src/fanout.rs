@@ -249,7 +249,31 @@ impl FanOut {
             expires_at: now + self.retention,
         };
         let event_id = record.event.id.clone();
-        if self.events.create(&record).await? {
+        let created = self.events.create(&record).await?;
+        // A duplicate: finish the first request's fan-out if it stopped half-way; while
+        // another request holds it, the client is told when to come back (never that the
+        // event is done when nothing is finishing it).
+        let existing = if created {
+            None
+        } else {
+            let existing = self
+                .events
+                .get(project, &event_id)
+                .await?
+                .ok_or(StoreError::Conflict)?;
+            // Unless the record found is this request's own: a create whose first try
+            // landed but timed out is retried by the SDK, and its condition then fails
+            // on what the first try wrote. The delivery ids, drawn afresh by each
+            // request, tell it apart from another request's record.
+            let own = existing.deliveries == record.deliveries
+                && existing.created_at == record.created_at
+                && existing.lease_until == record.lease_until;
+            if own {
+                tracing::warn!(event_id = %event_id, "the event record was written by a try that timed out: fanning out as its creator");
+            }
+            (!own).then_some(existing)
+        };
+        let Some(existing) = existing else {
             self.enqueue(&record, &versions, now).await?;
             return Ok(Submitted {
                 event_id,
@@ -257,15 +281,7 @@ impl FanOut {
                 duplicate: false,
                 differs: false,
             });
-        }
-        // A duplicate: finish the first request's fan-out if it stopped half-way; while
-        // another request holds it, the client is told when to come back (never that the
-        // event is done when nothing is finishing it).
-        let existing = self
-            .events
-            .get(project, &event_id)
-            .await?
-            .ok_or(StoreError::Conflict)?;
+        };
         // The id's first event stands (SPEC §4); one that says something else is still
         // a duplicate, and the answer says that it differs rather than pass it silently.
         let differs = !existing.event.says_the_same_as(&record.event);
@@ -491,6 +507,126 @@ pub fn disabled_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::InMemoryDeliveryQueue;
+    use crate::store::memory::{InMemoryEventStore, InMemoryWebhookStore};
+    use crate::store::{EventSummary, Page};
+
+    /// An event store whose create is written and then answered "exists": what DynamoDB
+    /// answers a conditional PutItem the SDK retries after a first try that timed out
+    /// but landed.
+    struct LandsThenRetried(InMemoryEventStore);
+
+    #[async_trait::async_trait]
+    impl EventStore for LandsThenRetried {
+        async fn create(&self, record: &EventRecord) -> Result<bool, StoreError> {
+            self.0.create(record).await?;
+            Ok(false)
+        }
+        async fn get(&self, project: &str, id: &str) -> Result<Option<EventRecord>, StoreError> {
+            self.0.get(project, id).await
+        }
+        async fn take_lease(
+            &self,
+            project: &str,
+            id: &str,
+            now: Millis,
+            until: Millis,
+        ) -> Result<bool, StoreError> {
+            self.0.take_lease(project, id, now, until).await
+        }
+        async fn mark_enqueued(
+            &self,
+            project: &str,
+            id: &str,
+            webhook_ids: &[String],
+            complete: bool,
+            now: Millis,
+        ) -> Result<(), StoreError> {
+            self.0
+                .mark_enqueued(project, id, webhook_ids, complete, now)
+                .await
+        }
+        async fn list(
+            &self,
+            project: &str,
+            event_type: Option<&str>,
+            limit: usize,
+            after: Option<&str>,
+            now: Millis,
+        ) -> Result<Page<EventSummary>, StoreError> {
+            self.0.list(project, event_type, limit, after, now).await
+        }
+        async fn abandoned(
+            &self,
+            now: Millis,
+            limit: usize,
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            self.0.abandoned(now, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_retried_after_it_landed_fans_out_as_its_creator() {
+        let webhooks = Arc::new(InMemoryWebhookStore::default());
+        let spec = crate::model::WebhookSpec::from_create(
+            crate::model::decode_json(
+                br#"{"name": "n", "url": "https://example.com/", "events": ["*"]}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        webhooks
+            .create(&Webhook::new("acme", spec, 0))
+            .await
+            .unwrap();
+        let events = Arc::new(LandsThenRetried(InMemoryEventStore::default()));
+        let queue = Arc::new(InMemoryDeliveryQueue::default());
+        let fanout = FanOut {
+            webhooks,
+            events: events.clone(),
+            queue: queue.clone(),
+            retention: crate::clock::DAY,
+            conditions: Default::default(),
+        };
+        let now = crate::clock::now_ms();
+        let event = |id: &str| {
+            Event::from_input(
+                crate::model::decode_json(format!(r#"{{"id": "{id}", "type": "a"}}"#).as_bytes())
+                    .unwrap(),
+                now,
+                || unreachable!(),
+            )
+            .unwrap()
+        };
+        // Before, the record's lease (its own) made this a 503 "being enqueued" until
+        // the sweep.
+        let submitted = fanout
+            .submit("acme", event("ev-1"), false, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            (submitted.matched, submitted.duplicate),
+            (1, false),
+            "{submitted:?}"
+        );
+        assert_eq!(queue.recorded().sent.len(), 1);
+        assert!(
+            events
+                .0
+                .get("acme", "ev-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .complete
+        );
+        // Another request's record is still a duplicate, and nothing is sent again.
+        let again = fanout
+            .submit("acme", event("ev-1"), false, now)
+            .await
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(queue.recorded().sent.len(), 1);
+    }
 
     #[test]
     fn scheduling_uses_sqs_delay_up_to_15_minutes_then_holds() {
