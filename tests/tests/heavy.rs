@@ -21,9 +21,23 @@ fn events_wanted(default: usize) -> usize {
 async fn post_all(stack: &Stack, ids: &[String]) {
     futures_util::stream::iter(ids.iter())
         .map(|id| async move {
-            stack
-                .event("acme", json!({"id": id, "type": "load", "data": {"n": id}}))
-                .await;
+            // A 503 says "send it again with the same id" (SPEC §8), as a client would:
+            // on a slow host the emulator can stall a request past its deadline.
+            let body = json!({"id": id, "type": "load", "data": {"n": id}});
+            let deadline = Instant::now() + std::time::Duration::from_secs(120);
+            loop {
+                let (status, v) = stack
+                    .admin("POST", "/v1/projects/acme/events", Some(body.clone()))
+                    .await;
+                if status == 202 {
+                    break;
+                }
+                assert!(
+                    status == 503 && Instant::now() < deadline,
+                    "POST {id}: {status} {v}"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
         })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
