@@ -461,6 +461,39 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
         (got[0].status, got[0].attempts, got[0].history.len()),
         (DeliveryStatus::Pending, 3, 3)
     );
+
+    // Reopened for a resend only while it is as it was read: of two, one wins.
+    let seen = found[1].clone();
+    assert!(log.reopen(&seen, now + 2, now + DAY).await.unwrap());
+    assert!(!log.reopen(&seen, now + 3, now + DAY).await.unwrap());
+    let got = log
+        .get_deliveries(&project, &keys[1..2], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (got[0].status, got[0].updated_at, got[0].next_attempt_at),
+        (DeliveryStatus::Pending, now + 2, None)
+    );
+    // Put back as it was when its resend was not queued, unless changed since.
+    log.restore(&seen, now + 9).await.unwrap();
+    let got = log
+        .get_deliveries(&project, &keys[1..2], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        got[0].status,
+        DeliveryStatus::Pending,
+        "changed since: kept"
+    );
+    log.restore(&seen, now + 2).await.unwrap();
+    let got = log
+        .get_deliveries(&project, &keys[1..2], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (got[0].status, got[0].updated_at, got[0].history.len()),
+        (seen.status, seen.updated_at, seen.history.len())
+    );
 }
 
 #[tokio::test]

@@ -88,6 +88,14 @@ impl AttemptLog for TallyAttemptLog {
         unreachable!("the benchmark schedules nothing")
     }
 
+    async fn reopen(&self, _: &Delivery, _: Millis, _: Millis) -> Result<bool, StoreError> {
+        unreachable!("the benchmark resends nothing")
+    }
+
+    async fn restore(&self, _: &Delivery, _: Millis) -> Result<(), StoreError> {
+        unreachable!("the benchmark resends nothing")
+    }
+
     async fn deliveries(
         &self,
         _: &str,

@@ -18,7 +18,7 @@ use hookline_core::FieldError;
 use hookline_core::api::{
     self, Access, ApiError, ApiPath, Authenticator, MAX_REQUEST_BYTES, PageRequest, json_body,
 };
-use hookline_core::clock::{self, DAY, Millis};
+use hookline_core::clock::{self, DAY, HOUR, Millis};
 use hookline_core::fanout::{FanOut, FanOutError, is_operational};
 use hookline_core::ids;
 use hookline_core::model::{
@@ -370,37 +370,81 @@ async fn resend(
         .await?
         .pop()
         .ok_or(ApiError::NotFound)?;
+    if let Some(message) = still_attempted(&delivery, now) {
+        return Err(ApiError::NotNow {
+            code: "delivery_in_progress",
+            message,
+        });
+    }
     let event = state
         .fanout
         .events
         .get(&project, &delivery.event_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(
-                "the delivery's event is no longer stored; it cannot be resent".into(),
-            )
+        .ok_or_else(|| ApiError::NotNow {
+            code: "event_expired",
+            message: "the delivery's event is no longer stored; it cannot be resent".into(),
         })?
         .event;
     let task = task_again(&delivery, event, webhook.version, now);
-    // Pending first: were it written after the send, it could land after the attempt.
-    state
+    // Pending first (were it written after the send, it could land after the attempt),
+    // and only if the delivery is still as read: of two resends racing, one goes out.
+    if !state
         .attempts
-        .pending(
-            &Delivery {
-                updated_at: now,
-                ..delivery.clone()
-            },
-            now + state.fanout.retention,
-        )
-        .await?;
+        .reopen(&delivery, now, now + state.fanout.retention)
+        .await?
+    {
+        return Err(ApiError::NotNow {
+            code: "delivery_in_progress",
+            message: "the delivery changed while this resend was made (an attempt or \
+                      another resend came first); read it again"
+                .into(),
+        });
+    }
     let (sent, _) = state.fanout.send(vec![task], 0).await;
     if sent.is_empty() {
+        if let Err(e) = state.attempts.restore(&delivery, now).await {
+            tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %delivery_id, "a resend that was not queued stays shown pending");
+        }
         return Err(ApiError::unavailable(
             "the delivery queue is unavailable; resend it again",
         ));
     }
     tracing::info!(webhook_id = %id, delivery_id = %delivery_id, "delivery resent");
     Ok((StatusCode::ACCEPTED, Json(Resent { delivery_id })).into_response())
+}
+
+/// How long past its next attempt a `retrying` delivery is taken as lost (its message
+/// crashed the delivery function until SQS's redrive moved it aside), and may be resent.
+const RETRY_OVERDUE: Millis = HOUR;
+/// How long a `pending` delivery is taken as still queued: a scheduled one is held up to
+/// 7 days (SPEC §4), a resent one is attempted within seconds.
+const PENDING_AT_MOST: Millis = 8 * DAY;
+
+/// Why `delivery` cannot be resent at `now`, if it cannot: it is still being attempted
+/// (its attempt is queued, or its retries are), and a resend would send it twice over.
+fn still_attempted(delivery: &Delivery, now: Millis) -> Option<String> {
+    const ONCE_DONE: &str = "resend it once it is delivered, failed, dead-lettered or skipped";
+    match delivery.status {
+        DeliveryStatus::Pending if now < delivery.updated_at + PENDING_AT_MOST => Some(format!(
+            "the delivery is pending: its attempt is queued or scheduled; {ONCE_DONE}"
+        )),
+        DeliveryStatus::Retrying => {
+            let next = delivery.next_attempt_at.unwrap_or(delivery.updated_at);
+            (now < next + RETRY_OVERDUE).then(|| {
+                format!(
+                    "the delivery is retrying: its next attempt is at {}; {ONCE_DONE} \
+                     (a resend now would send it twice)",
+                    clock::to_rfc3339(next)
+                )
+            })
+        }
+        DeliveryStatus::Pending
+        | DeliveryStatus::Delivered
+        | DeliveryStatus::Failed
+        | DeliveryStatus::DeadLettered
+        | DeliveryStatus::Skipped => None,
+    }
 }
 
 /// A delivery sent once more: its id and event, its attempts counted on, and a fresh
@@ -488,6 +532,8 @@ async fn recover(
     }
     let mut events: BTreeMap<String, Option<Event>> = BTreeMap::new();
     let mut tasks = Vec::new();
+    let mut reopened = HashMap::new();
+    let mut failed = None;
     for delivery in candidates {
         if !events.contains_key(&delivery.event_id) {
             let record = state
@@ -501,15 +547,42 @@ async fn recover(
             tracing::warn!(event_id = %delivery.event_id, "cannot recover a delivery whose event has expired");
             continue;
         };
+        // Pending first, and only if still as read, as a resend does: a delivery that a
+        // recover or resend racing this one took is theirs to send.
+        match state
+            .attempts
+            .reopen(&delivery, now, now + state.fanout.retention)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            // Send what is taken (so nothing is left shown pending unsent) and answer
+            // 503: a recover again finds the rest as they were.
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
         tasks.push(task_again(&delivery, event.clone(), webhook.version, now));
+        reopened.insert(delivery.id.clone(), delivery);
     }
     let total = tasks.len();
     let (sent, unsent) = state.fanout.send(tasks, 0).await;
+    for task in &unsent {
+        if let Some(seen) = reopened.get(&task.delivery_id)
+            && let Err(e) = state.attempts.restore(seen, now).await
+        {
+            tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "a recovered delivery that was not queued stays shown pending");
+        }
+    }
     if !unsent.is_empty() {
         return Err(fanout_error(FanOutError::Incomplete {
             unsent: unsent.len(),
             total,
         }));
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     tracing::info!(webhook_id = %id, requeued = sent.len(), "deliveries recovered");
     Ok((

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
-use hookline_core::clock::{DAY, now_ms};
+use hookline_core::clock::{DAY, HOUR, now_ms};
 use hookline_core::config::Secret;
 use hookline_core::model::{
     Attempt, AttemptStatus, SigningSecrets, Webhook, WebhookInput, WebhookSpec, decode_json,
@@ -1069,6 +1069,129 @@ async fn resend_sends_one_delivery_again_under_its_id() {
         let (status, _) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
     }
+}
+
+/// A resend goes out once: never beside a delivery's own live retries (which would send
+/// it twice over), once however often it is clicked, and a resend the queue refused
+/// leaves the delivery shown as it was, so it can be resent again.
+#[tokio::test]
+async fn a_resend_goes_out_once_and_never_beside_live_retries() {
+    let h = harness();
+    let hook = h.hook("acme", &["*"], true).await;
+    h.post_event("acme", json!({"id": "ev-1", "type": "a"}))
+        .await;
+    let original = h.tasks()[0].clone();
+    let uri = format!(
+        "/v1/projects/acme/webhooks/{hook}/deliveries/{}/resend",
+        original.delivery_id
+    );
+    let list = format!("/v1/projects/acme/webhooks/{hook}/deliveries");
+    let now = now_ms();
+    let mut retrying = attempt(&original, 1, AttemptStatus::Retrying, Some(503), now);
+    retrying.next_attempt_at = Some(now + 30_000);
+    h.attempts.record(&retrying, now + DAY).await.unwrap();
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(
+        (status, code(&v).0),
+        (StatusCode::CONFLICT, "delivery_in_progress"),
+        "{v}"
+    );
+    let next = clock::to_rfc3339(now + 30_000);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&next),
+        "{v}"
+    );
+    assert_eq!(h.tasks().len(), 1, "nothing sent beside the retries");
+    let (_, page) = get(&h, &list, ADMIN).await;
+    assert_eq!(page["data"][0]["status"], "retrying");
+
+    // Dead-lettered: the first resend goes, the second finds it pending.
+    let dead = attempt(
+        &original,
+        2,
+        AttemptStatus::DeadLettered,
+        Some(503),
+        now + 1,
+    );
+    h.attempts.record(&dead, now + DAY).await.unwrap();
+    let (status, _) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(
+        (status, code(&v).0),
+        (StatusCode::CONFLICT, "delivery_in_progress"),
+        "{v}"
+    );
+    assert_eq!(h.tasks().len(), 2, "one resend went out");
+
+    // Its attempt delivered it; a resend the queue refuses is a 503 and leaves it so.
+    let delivered = attempt(&original, 3, AttemptStatus::Delivered, Some(200), now + 2);
+    h.attempts.record(&delivered, now + DAY).await.unwrap();
+    h.queue
+        .fail_after_batches
+        .store(h.queue.requests(), Ordering::SeqCst);
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(
+        (status, code(&v).0),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    let (_, page) = get(&h, &list, ADMIN).await;
+    assert_eq!(
+        (&page["data"][0]["status"], &page["data"][0]["attempts"]),
+        (&json!("delivered"), &json!(3)),
+        "shown as it was, not pending with nothing queued"
+    );
+    h.queue.fail_after_batches.store(0, Ordering::SeqCst);
+    let (status, _) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(h.tasks().len(), 3);
+
+    // Retrying with its next attempt over an hour past: its message is taken as lost
+    // (moved aside by SQS's redrive after crashes), and it can be resent.
+    h.post_event("acme", json!({"id": "ev-2", "type": "a"}))
+        .await;
+    let lost = h.tasks()[3].clone();
+    let mut stale = attempt(&lost, 1, AttemptStatus::Retrying, Some(503), now - 3 * HOUR);
+    stale.next_attempt_at = Some(now - 2 * HOUR);
+    h.attempts.record(&stale, now + DAY).await.unwrap();
+    let uri = format!(
+        "/v1/projects/acme/webhooks/{hook}/deliveries/{}/resend",
+        lost.delivery_id
+    );
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(h.tasks().len(), 5);
+}
+
+/// Recover takes a delivery once: a second recover (or a resend) while the first one's
+/// tasks wait for their attempts finds the deliveries pending and sends nothing again.
+#[tokio::test]
+async fn recover_twice_sends_each_delivery_once() {
+    let h = harness();
+    let hook = h.hook("acme", &["*"], true).await;
+    h.post_event("acme", json!({"id": "e1", "type": "a"})).await;
+    let original = h.tasks()[0].clone();
+    let now = now_ms();
+    h.attempts
+        .record(
+            &attempt(&original, 1, AttemptStatus::DeadLettered, Some(500), now),
+            now + DAY,
+        )
+        .await
+        .unwrap();
+    let uri = format!("/v1/projects/acme/webhooks/{hook}/recover");
+    let body = || Body::from(json!({"since": clock::to_rfc3339(now - DAY)}).to_string());
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), body()).await;
+    assert_eq!((status, v), (StatusCode::ACCEPTED, json!({"requeued": 1})));
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), body()).await;
+    assert_eq!((status, v), (StatusCode::ACCEPTED, json!({"requeued": 0})));
+    let resend = format!(
+        "/v1/projects/acme/webhooks/{hook}/deliveries/{}/resend",
+        original.delivery_id
+    );
+    let (status, _) = h.raw("POST", &resend, Some(ADMIN), Body::empty()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(h.tasks().len(), 2, "the delivery went out again once");
 }
 
 /// SPEC §10: a project's events newest first, by type, in pages.

@@ -49,6 +49,10 @@ pub enum ApiError {
     ExpectationFailed,
     #[error("{0}")]
     Conflict(String),
+    /// What is asked cannot be done in the state the thing is in (a resend of a delivery
+    /// still being attempted, say): a 409 with its own `code`.
+    #[error("{message}")]
+    NotNow { code: &'static str, message: String },
     #[error("the request body is larger than {MAX_REQUEST_BYTES} bytes")]
     TooLarge,
     /// A body sent with a `Content-Encoding` (gzip, say): read as it came, it would be
@@ -82,7 +86,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NotNow { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -112,6 +116,7 @@ impl ApiError {
                 Some("Expect".to_string()),
             ),
             ApiError::Conflict(_) => Problem::new("version_conflict", self.to_string(), None),
+            ApiError::NotNow { code, message } => Problem::new(*code, message.clone(), None),
             ApiError::TooLarge => Problem::new("payload_too_large", self.to_string(), None),
             ApiError::UnsupportedEncoding => Problem::new(
                 "unsupported_encoding",

@@ -787,6 +787,56 @@ impl AttemptLog for DynamoAttemptLog {
         Ok(())
     }
 
+    async fn reopen(
+        &self,
+        seen: &Delivery,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("webhook_key", Self::key(&seen.project_id, &seen.webhook_id))
+            .key("attempt_key", s(&seen.id))
+            .update_expression(
+                "SET #st = :st, updated_at = :at, expires_at = :exp REMOVE next_attempt_at",
+            )
+            .condition_expression("#st = :was AND updated_at = :was_at")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":at", n(now))
+            .expression_attribute_values(":exp", n(expires_at / 1000))
+            .expression_attribute_values(":was", s(seen.status.as_str()))
+            .expression_attribute_values(":was_at", n(seen.updated_at))
+            .send()
+            .await;
+        condition_held(result)
+    }
+
+    async fn restore(&self, seen: &Delivery, reopened_at: Millis) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("webhook_key", Self::key(&seen.project_id, &seen.webhook_id))
+            .key("attempt_key", s(&seen.id))
+            .condition_expression("#st = :pending AND updated_at = :at")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))
+            .expression_attribute_values(":at", n(reopened_at))
+            .expression_attribute_values(":was", s(seen.status.as_str()))
+            .expression_attribute_values(":was_at", n(seen.updated_at));
+        update = match seen.next_attempt_at {
+            Some(next) => update
+                .update_expression("SET #st = :was, updated_at = :was_at, next_attempt_at = :next")
+                .expression_attribute_values(":next", n(next)),
+            None => update.update_expression("SET #st = :was, updated_at = :was_at"),
+        };
+        // Changed since (attempted after all, or resent again): that is newer; keep it.
+        condition_held(update.send().await).map(|_| ())
+    }
+
     async fn for_webhook(
         &self,
         project: &str,

@@ -232,6 +232,50 @@ impl AttemptLog for InMemoryAttemptLog {
         Ok(())
     }
 
+    async fn reopen(
+        &self,
+        seen: &Delivery,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        let key = (
+            seen.project_id.clone(),
+            seen.webhook_id.clone(),
+            seen.id.clone(),
+        );
+        match items.get_mut(&key) {
+            Some((current, expires))
+                if current.status == seen.status && current.updated_at == seen.updated_at =>
+            {
+                current.status = crate::model::DeliveryStatus::Pending;
+                current.next_attempt_at = None;
+                current.updated_at = now;
+                *expires = expires_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn restore(&self, seen: &Delivery, reopened_at: Millis) -> Result<(), StoreError> {
+        let mut items = self.items.lock().map_err(poisoned)?;
+        let key = (
+            seen.project_id.clone(),
+            seen.webhook_id.clone(),
+            seen.id.clone(),
+        );
+        if let Some((current, _)) = items.get_mut(&key)
+            && current.status == crate::model::DeliveryStatus::Pending
+            && current.updated_at == reopened_at
+        {
+            current.status = seen.status;
+            current.next_attempt_at = seen.next_attempt_at;
+            current.updated_at = seen.updated_at;
+        }
+        Ok(())
+    }
+
     async fn for_webhook(
         &self,
         project: &str,

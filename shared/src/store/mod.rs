@@ -152,6 +152,19 @@ pub trait AttemptLog: Send + Sync {
     /// Marks a delivery pending (a resend, or a scheduled delivery held for its time),
     /// creating its record if there is none; its attempts stay.
     async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError>;
+    /// Marks a delivery pending for a resend if its record still says what `seen` read
+    /// (its status and `updated_at`), keeping it until `expires_at`: `false` when an
+    /// attempt or another resend changed it in between, so that what was seen is sent
+    /// again once, however many resends of it race.
+    async fn reopen(
+        &self,
+        seen: &Delivery,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<bool, StoreError>;
+    /// Puts a delivery `reopen`ed at `reopened_at` back as `seen` was, if nothing has
+    /// changed it since: its resend could not be queued.
+    async fn restore(&self, seen: &Delivery, reopened_at: Millis) -> Result<(), StoreError>;
     /// A webhook's attempts, newest delivery first and its newest attempt first,
     /// optionally of one status, after a cursor key.
     async fn for_webhook(
