@@ -73,8 +73,8 @@ function signIn(message) {
         setError(project, "The admin key works on every project: name one.");
         project.control.focus();
         return;
-      } else if (!/^[A-Za-z0-9_.-]{1,64}$/.test(chosen)) {
-        setError(project, "A project is 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.'.");
+      } else if (!/^[A-Za-z0-9_.-]{1,64}$/.test(chosen) || chosen === "." || chosen === "..") {
+        setError(project, "A project is 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', and not '.' or '..'.");
         project.control.focus();
         return;
       }

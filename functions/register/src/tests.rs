@@ -229,6 +229,22 @@ async fn bad_requests_name_the_field_and_store_nothing() {
         .call("GET", "/v1/projects/acme/webhooks", Some(ADMIN), None)
         .await;
     assert_eq!(list["data"], json!([]));
+    // A project no browser or console link could reach again: `..` sent encoded.
+    for project in ["%2E%2E", "%2e", "a%2Fb"] {
+        let (got, v) = h
+            .call(
+                "POST",
+                &format!("/v1/projects/{project}/webhooks"),
+                Some(ADMIN),
+                Some(hook()),
+            )
+            .await;
+        assert_eq!(
+            (got, error_code(&v)),
+            (StatusCode::BAD_REQUEST, ("invalid_project", Some("project"))),
+            "{project}: {v}"
+        );
+    }
 }
 
 #[tokio::test]

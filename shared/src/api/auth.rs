@@ -207,18 +207,23 @@ fn new_credential(
     (record, key)
 }
 
-/// A project id: 1–64 of `A-Z a-z 0-9 _ - .`.
+/// A project id: 1–64 of `A-Z a-z 0-9 _ - .`, but not `.` or `..`: in a path those are
+/// dot segments, which browsers, HTTP clients and the console's links resolve away, so
+/// a project so named could be made with a raw request and never reached again.
 pub fn check_project_id(project: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&project.len())
         && project
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        && project != "."
+        && project != "..";
     if ok {
         Ok(())
     } else {
         Err(ApiError::BadRequest {
             code: "invalid_project",
-            message: "a project id is 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.'".into(),
+            message: "a project id is 1 to 64 of A-Z, a-z, 0-9, '_', '-', '.', and not '.' or '..'"
+                .into(),
             field: Some("project".into()),
         })
     }
@@ -227,6 +232,16 @@ pub fn check_project_id(project: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_project_id_is_refused_where_a_path_could_not_hold_it() {
+        for ok in ["acme", "a", "A-b_c.d", "...", ".a", "a..", &"p".repeat(64)] {
+            assert!(check_project_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é", "a%2e", &"p".repeat(65)] {
+            assert!(check_project_id(bad).is_err(), "{bad:?}");
+        }
+    }
     use crate::store::memory::InMemoryApiKeyStore;
 
     fn bearer(k: &str) -> HeaderMap {
