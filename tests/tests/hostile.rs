@@ -235,6 +235,21 @@ async fn bodies_that_attack_the_parser_are_refused_and_store_nothing() {
     )
     .await;
     refused("-1e999 in data", &got, 400, "malformed_json", None);
+    // Numbers that parse, but would reach the receiver as other numbers.
+    for (number, field) in [
+        ("123456789012345678901234567890", "data.n"),
+        ("-9223372036854775809", "data.n"),
+        ("3.14159265358979323846264", "data.n"),
+    ] {
+        let got = raw(
+            &stack,
+            "POST",
+            events,
+            event("evt-exact", &format!(r#", "data": {{"n": {number}}}"#)).into_bytes(),
+        )
+        .await;
+        refused(number, &got, 422, "invalid_field", Some(field));
+    }
     for (json, field) in [
         (
             r#", "auth": {"type": "jwt", "secret": "s", "ttl_seconds": 86401}"#,

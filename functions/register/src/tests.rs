@@ -241,7 +241,10 @@ async fn bad_requests_name_the_field_and_store_nothing() {
             .await;
         assert_eq!(
             (got, error_code(&v)),
-            (StatusCode::BAD_REQUEST, ("invalid_project", Some("project"))),
+            (
+                StatusCode::BAD_REQUEST,
+                ("invalid_project", Some("project"))
+            ),
             "{project}: {v}"
         );
     }

@@ -520,6 +520,14 @@ async fn bad_events_are_rejected_by_field_and_store_nothing() {
             Some("type"),
         ),
         (
+            Body::from(
+                r#"{"type": "a", "data": {"order": {"id": 123456789012345678901234567890}}}"#,
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            Some("data.order.id"),
+        ),
+        (
             Body::from(r#"{"type": "delivery.failed"}"#),
             StatusCode::UNPROCESSABLE_ENTITY,
             "reserved_event_type",

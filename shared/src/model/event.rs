@@ -259,6 +259,14 @@ mod tests {
             (r#"{"type": "a", "channel": ""}"#, "channel"),
             (r#"{"type": "a", "channel": "a b"}"#, "channel"),
             (r#"{"type": "a", "channel": 7}"#, "channel"),
+            (
+                r#"{"type": "a", "data": {"id": 123456789012345678901234567890}}"#,
+                "data.id",
+            ),
+            (
+                r#"{"type": "a", "user": {"attributes": {"n": [1, 0.30000000000000000001]}}}"#,
+                "user.attributes.n[1]",
+            ),
         ];
         for (json, field) in cases {
             assert_eq!(parse(json).unwrap_err().field, field, "{json}");

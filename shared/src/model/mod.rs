@@ -3,6 +3,7 @@
 //! validation can name the missing field; stored types are what validation produced.
 
 pub mod event;
+mod exact_numbers;
 mod task;
 mod webhook;
 
@@ -45,6 +46,15 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Fi
                 format!("the body is not valid JSON: {e}"),
             ));
         }
+    }
+    if let Some((path, number)) = exact_numbers::first_inexact(bytes) {
+        return Err(FieldError::invalid(
+            path,
+            format!(
+                "the number {number} would not arrive as sent (a JSON number is kept as a \
+                 64-bit integer or a double): send it as a string"
+            ),
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -146,7 +156,7 @@ mod duplicate_key {
 
     use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 
-    enum Segment {
+    pub(super) enum Segment {
         Key(String),
         Index(usize),
     }
@@ -226,7 +236,7 @@ mod duplicate_key {
     }
 
     /// `a.b[2].c`, as serde_path_to_error names fields.
-    fn render(path: &[Segment]) -> String {
+    pub(super) fn render(path: &[Segment]) -> String {
         let mut out = String::new();
         for segment in path {
             match segment {
