@@ -663,3 +663,47 @@ async fn events_are_routed_by_channel_and_filter() {
     .unwrap();
     assert!(n5.get("channel").is_none(), "no channel, no key: {n5}");
 }
+
+/// Moving from another sender: a webhook brings the secret its receiver has, and a
+/// rotation to another brought secret signs with both for the overlap.
+#[tokio::test]
+async fn a_brought_signing_secret_signs_and_a_rotation_to_another_signs_beside_it() {
+    let stack = Stack::start(&[]).await;
+    let rx = receiver::start().await;
+    let (old, new) = (signing::new_secret(), signing::new_secret());
+    let hook = stack
+        .webhook(
+            "acme",
+            json!({"name": "moved", "url": format!("{}/ok/moved", rx.base), "events": ["*"], "signing_secret": old}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    stack
+        .event("acme", json!({"id": "moved-1", "type": "a"}))
+        .await;
+    let first = wait_for(&rx, "/ok/moved", 1).await;
+    assert!(verify(&old, &first[0]), "signed with the brought secret");
+    let (status, rotated) = stack
+        .admin(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/rotate"),
+            Some(json!({"signing_secret": new})),
+        )
+        .await;
+    assert_eq!(
+        (status, rotated["signing_secret"].as_str()),
+        (200, Some(new.as_str()))
+    );
+    stack
+        .event("acme", json!({"id": "moved-2", "type": "a"}))
+        .await;
+    // The delivery function may reuse the webhook it read for a few seconds.
+    let after = eventually(60, || async {
+        rx.received_on("/ok/moved")
+            .into_iter()
+            .skip(1)
+            .find(|r| verify(&new, r))
+    })
+    .await;
+    assert!(verify(&old, &after), "the old secret signs along");
+}

@@ -26,7 +26,7 @@ use hookline_core::health::HealthRecord;
 use hookline_core::ids;
 use hookline_core::model::{
     AttemptStatus, Auth, Event, EventInput, User, Webhook, WebhookInput, WebhookSpec,
-    shown_header_value,
+    check_signing_secret, shown_header_value,
 };
 use hookline_core::sender::{Sender, sign_request};
 use hookline_core::signing;
@@ -264,9 +264,13 @@ async fn create_webhook(
         .for_project(&headers, &project, Access::Write)
         .await?;
     let input: WebhookInput = json_body(body)?;
+    let secret = input.given_secret()?;
     let spec = WebhookSpec::from_create(input)?;
     check_spec(&spec, state.policy(), &project)?;
-    let webhook = Webhook::new(&project, spec, clock::now_ms());
+    let mut webhook = Webhook::new(&project, spec, clock::now_ms());
+    if let Some(secret) = secret {
+        webhook.signing.current = secret;
+    }
     state.webhooks.create(&webhook).await?;
     tracing::info!(webhook_id = %webhook.id, project_id = %webhook.project_id, "webhook created");
     Ok((StatusCode::CREATED, Json(webhook.view(true))).into_response())
@@ -373,6 +377,7 @@ async fn patch_webhook(
     // Unknown fields and wrong types are named before the webhook is read.
     WebhookInput::check_patch(&patch)?;
     let current = load(&state, &project, &id).await?;
+    current.check_sent_back(&patch)?;
     if expected.is_some_and(|v| v != current.version) {
         return Err(ApiError::Conflict(format!(
             "version {} is stale; the webhook is at version {}",
@@ -433,16 +438,36 @@ async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// A rotation's optional body: the new secret, when the caller brings one.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    signing_secret: Option<String>,
+}
+
 async fn rotate(
     State(state): State<AppState>,
     ApiPath((project, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     state
         .auth
         .for_project(&headers, &project, Access::Write)
         .await?;
+    let request: RotateRequest = optional_json_body(body)?;
+    let given = request
+        .signing_secret
+        .map(|s| check_signing_secret("signing_secret", &s))
+        .transpose()?;
     let current = load(&state, &project, &id).await?;
+    if given.as_ref() == Some(&current.signing.current) {
+        return Err(hookline_core::FieldError::invalid(
+            "signing_secret",
+            "is the current secret already; a rotation takes a new one",
+        )
+        .into());
+    }
     let now = clock::now_ms();
     let mut spec = current.spec.clone();
     if matches!(
@@ -456,9 +481,11 @@ async fn rotate(
     }
     let rotated = Webhook {
         spec,
-        signing: current
-            .signing
-            .rotated(signing::new_secret(), now, ROTATION_OVERLAP),
+        signing: current.signing.rotated(
+            given.unwrap_or_else(signing::new_secret),
+            now,
+            ROTATION_OVERLAP,
+        ),
         updated_at: now.max(current.updated_at),
         version: current.version + 1,
         ..current.clone()

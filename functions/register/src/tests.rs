@@ -719,6 +719,138 @@ async fn rotate_reveals_the_new_secret_and_keeps_the_old_one_signing() {
     assert_eq!(rotated["version"], 2);
 }
 
+/// Moving from another sender: a webhook can start, or rotate, with a secret its
+/// receiver already has; what a patch cannot change it refuses by name instead of
+/// dropping it.
+#[tokio::test]
+async fn a_signing_secret_can_be_brought_and_a_patch_cannot_drop_one() {
+    let h = harness();
+    let brought = hookline_core::signing::new_secret();
+    let mut body = hook();
+    body["signing_secret"] = json!(brought);
+    let created = h.create("acme", body).await;
+    assert_eq!(created["signing_secret"], brought.as_str());
+    let id = created["id"].as_str().unwrap().to_string();
+    let stored = h.webhooks.get("acme", &id).await.unwrap().unwrap();
+    assert_eq!(stored.signing.current, brought);
+
+    // Bad secrets are refused by name, and make nothing.
+    for bad in [
+        json!("whsec_c2hvcnQ="),
+        json!(brought.trim_start_matches("whsec_")),
+        json!("whsec_not base64!"),
+        json!(format!("whsec_{}", "A".repeat(88))),
+        json!(42),
+    ] {
+        let mut body = hook();
+        body["signing_secret"] = bad.clone();
+        let (status, v) = h
+            .call(
+                "POST",
+                "/v1/projects/acme/webhooks",
+                Some(ADMIN),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&v)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ("invalid_field", Some("signing_secret"))
+            ),
+            "{bad}: {v}"
+        );
+    }
+    let (_, list) = h
+        .call("GET", "/v1/projects/acme/webhooks", Some(ADMIN), None)
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    // A webhook copied from a response (its secret masked) gets a secret of its own.
+    let (status, copy) = h
+        .call(
+            "POST",
+            "/v1/projects/acme/webhooks",
+            Some(ADMIN),
+            Some(list["data"][0].clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    assert_ne!(copy["signing_secret"], brought.as_str());
+    assert!(!copy["signing_secret"].as_str().unwrap().contains('*'));
+
+    // Sent back as read, or as the create showed it: ignored. Anything else: refused.
+    let path = format!("/v1/projects/acme/webhooks/{id}");
+    for sent_back in [
+        json!({"name": "a", "id": id, "project_id": "acme", "signing_secret": list["data"][0]["signing_secret"]}),
+        json!({"name": "b", "signing_secret": brought}),
+    ] {
+        let (status, v) = h.call("PATCH", &path, Some(ADMIN), Some(sent_back)).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let other = hookline_core::signing::new_secret();
+    for (patch, field) in [
+        (json!({"signing_secret": other}), "signing_secret"),
+        (json!({"signing_secret": null}), "signing_secret"),
+        (json!({"id": "wh_01jc0000000000000000000000"}), "id"),
+        (json!({"project_id": "globex"}), "project_id"),
+    ] {
+        let (status, v) = h
+            .call("PATCH", &path, Some(ADMIN), Some(patch.clone()))
+            .await;
+        assert_eq!(
+            (status, error_code(&v)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ("invalid_field", Some(field))
+            ),
+            "{patch}: {v}"
+        );
+    }
+    let stored = h.webhooks.get("acme", &id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.signing.current.as_str(), stored.version),
+        (brought.as_str(), 3)
+    );
+
+    // Rotation to a brought secret: the old one keeps signing meanwhile.
+    let rotate = format!("{path}/rotate");
+    for (body, field) in [
+        (json!({"signing_secret": brought}), Some("signing_secret")),
+        (json!({"signing_secret": "whsec_x"}), Some("signing_secret")),
+        (json!({"secret": other}), Some("secret")),
+    ] {
+        let (status, v) = h
+            .call("POST", &rotate, Some(ADMIN), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (status, error_code(&v).1),
+            (StatusCode::UNPROCESSABLE_ENTITY, field),
+            "{body}: {v}"
+        );
+    }
+    let (status, rotated) = h
+        .call(
+            "POST",
+            &rotate,
+            Some(ADMIN),
+            Some(json!({"signing_secret": other})),
+        )
+        .await;
+    assert_eq!(
+        (status, rotated["signing_secret"].as_str()),
+        (StatusCode::OK, Some(other.as_str()))
+    );
+    let stored = h.webhooks.get("acme", &id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.signing.current.as_str(),
+            stored.signing.previous.as_deref()
+        ),
+        (other.as_str(), Some(brought.as_str()))
+    );
+}
+
 #[tokio::test]
 async fn preview_renders_a_sample_or_a_given_event() {
     let h = harness();

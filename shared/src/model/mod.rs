@@ -11,8 +11,8 @@ pub use event::{Event, EventInput, MAX_EVENT_BYTES, User};
 pub use task::{Attempt, AttemptStatus, Delivery, DeliveryStatus, DeliveryTask, TASK_VERSION};
 pub use webhook::{
     Auth, AuthInput, BodyTemplate, DisabledReason, HttpMethod, LocaleVariant, SigningSecrets,
-    Webhook, WebhookInput, WebhookSpec, WebhookView, is_sensitive_header, mask_secret,
-    sends_back_a_masked_secret, shown_header_value,
+    Webhook, WebhookInput, WebhookSpec, WebhookView, check_signing_secret, is_sensitive_header,
+    mask_secret, sends_back_a_masked_secret, shown_header_value,
 };
 
 use crate::error::FieldError;

@@ -264,8 +264,10 @@ pub struct WebhookInput {
     _updated_at: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "version")]
     _version: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "signing_secret")]
-    _signing_secret: Option<serde::de::IgnoredAny>,
+    /// On create, a secret to sign with (moving from another sender without a new
+    /// secret for every receiver); as a response shows it (masked), ignored.
+    #[serde(default)]
+    signing_secret: Option<Value>,
     #[serde(default, rename = "disabled_reason")]
     _disabled_reason: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "disabled_at")]
@@ -275,6 +277,18 @@ pub struct WebhookInput {
 }
 
 impl WebhookInput {
+    /// The signing secret a create request gives, if it gives one: `null`, absent, or
+    /// sent back masked as a response shows it (a webhook copied from another) is none,
+    /// and a new one is made.
+    pub fn given_secret(&self) -> Result<Option<String>, FieldError> {
+        match &self.signing_secret {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.contains("****") => Ok(None),
+            Some(Value::String(s)) => check_signing_secret("signing_secret", s).map(Some),
+            Some(_) => Err(FieldError::invalid("signing_secret", "must be a string")),
+        }
+    }
+
     /// Checks a merge patch's fields and their types (as a request body would be
     /// checked), before there is a webhook to apply it to.
     ///
@@ -1216,7 +1230,56 @@ pub fn mask_secret(secret: &str) -> String {
     }
 }
 
+/// A signing secret a request gives: `whsec_` and the base64 of 24 to 64 bytes, as
+/// Standard Webhooks' libraries (and Svix) take it.
+pub fn check_signing_secret(field: &str, secret: &str) -> Result<String, FieldError> {
+    match secret.strip_prefix(crate::signing::SECRET_PREFIX) {
+        Some(_) if crate::signing::decode_secret(secret).is_ok() => Ok(secret.to_string()),
+        _ => Err(FieldError::invalid(
+            field,
+            format!(
+                "a signing secret is `whsec_` followed by the base64 of {} to {} bytes; \
+                 leave it out to have one made",
+                crate::signing::MIN_SECRET_BYTES,
+                crate::signing::MAX_SECRET_BYTES
+            ),
+        )),
+    }
+}
+
 impl Webhook {
+    /// What a patch says of the fields it cannot change: sent back as read (or as the
+    /// create or rotate response showed the secret), they are ignored; anything else
+    /// would be silently dropped, so it is refused by name — another webhook's `id` or
+    /// `project_id` (the patch is aimed at the wrong one), or a new `signing_secret`
+    /// (rotation changes it, keeping the old one signing meanwhile).
+    pub fn check_sent_back(&self, patch: &Map<String, Value>) -> Result<(), FieldError> {
+        for (field, own) in [("id", &self.id), ("project_id", &self.project_id)] {
+            if let Some(given) = patch.get(field)
+                && given.as_str() != Some(own.as_str())
+            {
+                return Err(FieldError::invalid(
+                    field,
+                    format!("is {own} for this webhook and cannot be changed"),
+                ));
+            }
+        }
+        if let Some(given) = patch.get("signing_secret") {
+            let current = &self.signing.current;
+            let as_shown = given
+                .as_str()
+                .is_some_and(|s| s == current || s == mask_secret(current));
+            if !as_shown {
+                return Err(FieldError::invalid(
+                    "signing_secret",
+                    "is changed by POST …/rotate (which takes a new secret or makes one), \
+                     not by a patch",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A new webhook of `project_id`: a fresh id, a fresh signing secret, version 1.
     pub fn new(project_id: &str, spec: WebhookSpec, now: Millis) -> Webhook {
         let spec_enabled = spec.enabled;
