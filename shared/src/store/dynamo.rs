@@ -495,6 +495,21 @@ impl DynamoAttemptLog {
         s(format!("{project}#{webhook_id}"))
     }
 
+    /// An update of `delivery`'s record, to be given its expression.
+    fn update_delivery(
+        &self,
+        delivery: &Delivery,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "webhook_key",
+                Self::key(&delivery.project_id, &delivery.webhook_id),
+            )
+            .key("attempt_key", s(&delivery.id))
+    }
+
     /// A delivery record back into a [`Delivery`].
     fn decode(item: &Item) -> Result<Delivery, StoreError> {
         let (project, webhook) = get_s(item, "webhook_key")?
@@ -761,14 +776,7 @@ impl AttemptLog for DynamoAttemptLog {
     }
 
     async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(
-                "webhook_key",
-                Self::key(&delivery.project_id, &delivery.webhook_id),
-            )
-            .key("attempt_key", s(&delivery.id))
+        self.update_delivery(delivery)
             .update_expression(
                 "SET #st = :st, event_id = :ev, event_type = :et, updated_at = :at, \
                  created_at = if_not_exists(created_at, :at), expires_at = :exp, \
@@ -794,11 +802,7 @@ impl AttemptLog for DynamoAttemptLog {
         expires_at: Millis,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("webhook_key", Self::key(&seen.project_id, &seen.webhook_id))
-            .key("attempt_key", s(&seen.id))
+            .update_delivery(seen)
             .update_expression(
                 "SET #st = :st, updated_at = :at, expires_at = :exp REMOVE next_attempt_at",
             )
@@ -816,11 +820,7 @@ impl AttemptLog for DynamoAttemptLog {
 
     async fn restore(&self, seen: &Delivery, reopened_at: Millis) -> Result<(), StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("webhook_key", Self::key(&seen.project_id, &seen.webhook_id))
-            .key("attempt_key", s(&seen.id))
+            .update_delivery(seen)
             .condition_expression("#st = :pending AND updated_at = :at")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":pending", s(DeliveryStatus::Pending.as_str()))

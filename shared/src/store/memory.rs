@@ -192,6 +192,15 @@ impl InMemoryAttemptLog {
     }
 }
 
+/// Where a delivery's record is kept: (project, webhook, delivery).
+fn delivery_key(delivery: &Delivery) -> (String, String, String) {
+    (
+        delivery.project_id.clone(),
+        delivery.webhook_id.clone(),
+        delivery.id.clone(),
+    )
+}
+
 #[async_trait]
 impl AttemptLog for InMemoryAttemptLog {
     async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError> {
@@ -214,11 +223,7 @@ impl AttemptLog for InMemoryAttemptLog {
 
     async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError> {
         let mut items = self.items.lock().map_err(poisoned)?;
-        let key = (
-            delivery.project_id.clone(),
-            delivery.webhook_id.clone(),
-            delivery.id.clone(),
-        );
+        let key = delivery_key(delivery);
         let updated = match items.remove(&key) {
             Some((mut current, _)) => {
                 current.status = crate::model::DeliveryStatus::Pending;
@@ -239,11 +244,7 @@ impl AttemptLog for InMemoryAttemptLog {
         expires_at: Millis,
     ) -> Result<bool, StoreError> {
         let mut items = self.items.lock().map_err(poisoned)?;
-        let key = (
-            seen.project_id.clone(),
-            seen.webhook_id.clone(),
-            seen.id.clone(),
-        );
+        let key = delivery_key(seen);
         match items.get_mut(&key) {
             Some((current, expires))
                 if current.status == seen.status && current.updated_at == seen.updated_at =>
@@ -260,11 +261,7 @@ impl AttemptLog for InMemoryAttemptLog {
 
     async fn restore(&self, seen: &Delivery, reopened_at: Millis) -> Result<(), StoreError> {
         let mut items = self.items.lock().map_err(poisoned)?;
-        let key = (
-            seen.project_id.clone(),
-            seen.webhook_id.clone(),
-            seen.id.clone(),
-        );
+        let key = delivery_key(seen);
         if let Some((current, _)) = items.get_mut(&key)
             && current.status == crate::model::DeliveryStatus::Pending
             && current.updated_at == reopened_at
