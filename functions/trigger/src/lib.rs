@@ -534,14 +534,20 @@ async fn recover(
     let mut tasks = Vec::new();
     let mut reopened = HashMap::new();
     let mut failed = None;
+    // Once one is taken, a store error stops the loop instead of returning at once: what
+    // is taken is sent (so nothing is left shown pending unsent) before the 503, and a
+    // recover again finds the rest as they were.
     for delivery in candidates {
         if !events.contains_key(&delivery.event_id) {
-            let record = state
-                .fanout
-                .events
-                .get(&project, &delivery.event_id)
-                .await?;
-            events.insert(delivery.event_id.clone(), record.map(|r| r.event));
+            match state.fanout.events.get(&project, &delivery.event_id).await {
+                Ok(record) => {
+                    events.insert(delivery.event_id.clone(), record.map(|r| r.event));
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
         let Some(Some(event)) = events.get(&delivery.event_id) else {
             tracing::warn!(event_id = %delivery.event_id, "cannot recover a delivery whose event has expired");
@@ -556,8 +562,6 @@ async fn recover(
         {
             Ok(true) => {}
             Ok(false) => continue,
-            // Send what is taken (so nothing is left shown pending unsent) and answer
-            // 503: a recover again finds the rest as they were.
             Err(e) => {
                 failed = Some(e);
                 break;

@@ -1202,6 +1202,78 @@ async fn recover_twice_sends_each_delivery_once() {
     assert_eq!(h.tasks().len(), 2, "the delivery went out again once");
 }
 
+/// A store that goes away half way through a recover: what was taken is sent before the
+/// 503 (nothing is left shown pending with nothing queued), and a recover again sends
+/// the rest, once.
+#[tokio::test]
+async fn a_recover_cut_short_sends_what_it_took_and_a_second_takes_the_rest() {
+    let h = harness();
+    let hook = h.hook("acme", &["*"], true).await;
+    for id in ["e1", "e2"] {
+        h.post_event("acme", json!({"id": id, "type": "a"})).await;
+    }
+    let originals = h.tasks();
+    let now = now_ms();
+    for t in &originals {
+        h.attempts
+            .record(
+                &attempt(t, 1, AttemptStatus::DeadLettered, Some(500), now),
+                now + DAY,
+            )
+            .await
+            .unwrap();
+    }
+    let uri = format!("/v1/projects/acme/webhooks/{hook}/recover");
+    let body = || Body::from(json!({"since": clock::to_rfc3339(now - DAY)}).to_string());
+    h.events.fail_gets_after.store(1, Ordering::SeqCst);
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), body()).await;
+    assert_eq!(
+        (status, code(&v).0),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    let sent: Vec<String> = h.tasks()[2..]
+        .iter()
+        .map(|t| t.delivery_id.clone())
+        .collect();
+    assert_eq!(sent.len(), 1, "the one taken before the store went away");
+    let (_, page) = get(
+        &h,
+        &format!("/v1/projects/acme/webhooks/{hook}/deliveries"),
+        ADMIN,
+    )
+    .await;
+    let statuses: Vec<(String, String)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_string(),
+                d["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (id, status) in &statuses {
+        let expected = if sent.contains(id) {
+            "pending"
+        } else {
+            "dead_lettered"
+        };
+        assert_eq!(status, expected, "{statuses:?}");
+    }
+    h.events.fail_gets_after.store(0, Ordering::SeqCst);
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), body()).await;
+    assert_eq!((status, v), (StatusCode::ACCEPTED, json!({"requeued": 1})));
+    let mut again: Vec<String> = h.tasks()[2..]
+        .iter()
+        .map(|t| t.delivery_id.clone())
+        .collect();
+    again.sort();
+    let mut all: Vec<String> = originals.iter().map(|t| t.delivery_id.clone()).collect();
+    all.sort();
+    assert_eq!(again, all, "each sent again once");
+}
+
 /// SPEC §10: a project's events newest first, by type, in pages.
 #[tokio::test]
 async fn events_list_newest_first_with_a_type_filter_and_pages() {

@@ -411,6 +411,9 @@ impl HealthStore for InMemoryHealthStore {
 #[derive(Default)]
 pub struct InMemoryEventStore {
     items: Mutex<BTreeMap<(String, String), EventRecord>>,
+    /// After this many reads every read fails (the store gone half way); 0 = never.
+    pub fail_gets_after: std::sync::atomic::AtomicUsize,
+    gets: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait]
@@ -426,6 +429,11 @@ impl EventStore for InMemoryEventStore {
     }
 
     async fn get(&self, project: &str, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let limit = self.fail_gets_after.load(SeqCst);
+        if limit > 0 && self.gets.fetch_add(1, SeqCst) >= limit {
+            return Err(StoreError::Unavailable("the event store went away".into()));
+        }
         let items = self.items.lock().map_err(poisoned)?;
         Ok(items
             .get(&(project.to_string(), event_id.to_string()))
