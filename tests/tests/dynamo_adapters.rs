@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use hookline_core::clock::{DAY, now_ms};
+use hookline_core::clock::{DAY, HOUR, now_ms};
 use hookline_core::ids::new_id;
 use hookline_core::model::{
     Attempt, AttemptStatus, Webhook, WebhookInput, WebhookSpec, decode_json,
@@ -472,7 +472,7 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
         .unwrap();
     assert_eq!(
         (got[0].status, got[0].updated_at, got[0].next_attempt_at),
-        (DeliveryStatus::Pending, now + 2, None)
+        (DeliveryStatus::Pending, now + 2, Some(now + 2))
     );
     // Put back as it was when its resend was not queued, unless changed since.
     log.restore(&seen, now + 9).await.unwrap();
@@ -493,6 +493,21 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
     assert_eq!(
         (got[0].status, got[0].updated_at, got[0].history.len()),
         (seen.status, seen.updated_at, seen.history.len())
+    );
+    // A scheduled delivery held for its time shows when it is due.
+    let held = Delivery {
+        next_attempt_at: Some(now + HOUR),
+        updated_at: now + 10,
+        ..seen.clone()
+    };
+    log.pending(&held, now + DAY).await.unwrap();
+    let got = log
+        .get_deliveries(&project, &keys[1..2], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (got[0].status, got[0].next_attempt_at),
+        (DeliveryStatus::Pending, Some(now + HOUR))
     );
 }
 

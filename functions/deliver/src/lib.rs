@@ -560,14 +560,11 @@ impl Deliverer {
         if received == 1 {
             // Shown as pending in the deliveries listing until its time comes.
             let event_type = task.event.as_ref().map_or("", |e| e.event_type.as_str());
-            if let Err(e) = self
-                .attempts
-                .pending(
-                    &Delivery::pending(task, event_type, now),
-                    now + self.retention,
-                )
-                .await
-            {
+            let held = Delivery {
+                next_attempt_at: Some(due),
+                ..Delivery::pending(task, event_type, now)
+            };
+            if let Err(e) = self.attempts.pending(&held, now + self.retention).await {
                 tracing::warn!(error = %hookline_core::error::chain(&e), delivery_id = %task.delivery_id, "could not note a scheduled delivery");
             }
         }

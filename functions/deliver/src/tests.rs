@@ -1025,13 +1025,19 @@ async fn a_scheduled_delivery_held_for_its_time_is_pending() {
     let h = harness();
     let hook = h.hook("https://example.com/h", json!({})).await;
     let mut t = task(&hook);
-    t.deliver_at = Some(now_ms() + 3 * 3_600_000);
+    let due = now_ms() + 3 * 3_600_000;
+    t.deliver_at = Some(due);
     run(&h, vec![record("h", &t)]).await;
     let deliveries = h.attempts.deliveries_recorded();
     assert_eq!(deliveries.len(), 1);
     assert_eq!(
-        (deliveries[0].status, deliveries[0].attempts),
-        (hookline_core::model::DeliveryStatus::Pending, 0)
+        (
+            deliveries[0].status,
+            deliveries[0].attempts,
+            deliveries[0].next_attempt_at
+        ),
+        (hookline_core::model::DeliveryStatus::Pending, 0, Some(due)),
+        "pending, and when it is due"
     );
     assert!(h.attempts.all().is_empty(), "no attempt yet");
 }

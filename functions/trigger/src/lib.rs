@@ -414,37 +414,41 @@ async fn resend(
     Ok((StatusCode::ACCEPTED, Json(Resent { delivery_id })).into_response())
 }
 
-/// How long past its next attempt a `retrying` delivery is taken as lost (its message
-/// crashed the delivery function until SQS's redrive moved it aside), and may be resent.
-const RETRY_OVERDUE: Millis = HOUR;
-/// How long a `pending` delivery is taken as still queued: a scheduled one is held up to
-/// 7 days (SPEC §4), a resent one is attempted within seconds.
+/// How long past its due attempt a delivery is taken as lost (its message crashed the
+/// delivery function until SQS's redrive moved it aside, or a resend's process died
+/// before it was queued), and may be resent.
+const OVERDUE: Millis = HOUR;
+/// When a `pending` record without a due time (written before records had one) is
+/// taken as lost: a scheduled delivery is held up to 7 days (SPEC §4).
 const PENDING_AT_MOST: Millis = 8 * DAY;
 
 /// Why `delivery` cannot be resent at `now`, if it cannot: it is still being attempted
-/// (its attempt is queued, or its retries are), and a resend would send it twice over.
+/// (its attempt is queued or scheduled, or its retries are), and a resend would send it
+/// twice over.
 fn still_attempted(delivery: &Delivery, now: Millis) -> Option<String> {
-    const ONCE_DONE: &str = "resend it once it is delivered, failed, dead-lettered or skipped";
-    match delivery.status {
-        DeliveryStatus::Pending if now < delivery.updated_at + PENDING_AT_MOST => Some(format!(
-            "the delivery is pending: its attempt is queued or scheduled; {ONCE_DONE}"
-        )),
-        DeliveryStatus::Retrying => {
-            let next = delivery.next_attempt_at.unwrap_or(delivery.updated_at);
-            (now < next + RETRY_OVERDUE).then(|| {
-                format!(
-                    "the delivery is retrying: its next attempt is at {}; {ONCE_DONE} \
-                     (a resend now would send it twice)",
-                    clock::to_rfc3339(next)
-                )
-            })
-        }
-        DeliveryStatus::Pending
-        | DeliveryStatus::Delivered
+    let (state, due) = match delivery.status {
+        DeliveryStatus::Pending => (
+            "pending",
+            delivery
+                .next_attempt_at
+                .unwrap_or(delivery.updated_at + PENDING_AT_MOST - OVERDUE),
+        ),
+        DeliveryStatus::Retrying => (
+            "retrying",
+            delivery.next_attempt_at.unwrap_or(delivery.updated_at),
+        ),
+        DeliveryStatus::Delivered
         | DeliveryStatus::Failed
         | DeliveryStatus::DeadLettered
-        | DeliveryStatus::Skipped => None,
-    }
+        | DeliveryStatus::Skipped => return None,
+    };
+    (now < due + OVERDUE).then(|| {
+        format!(
+            "the delivery is {state}: its next attempt is due at {}; resend it once it is \
+             delivered, failed, dead-lettered or skipped (a resend now would send it twice)",
+            clock::to_rfc3339(due)
+        )
+    })
 }
 
 /// A delivery sent once more: its id and event, its attempts counted on, and a fresh

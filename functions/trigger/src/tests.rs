@@ -1124,6 +1124,11 @@ async fn a_resend_goes_out_once_and_never_beside_live_retries() {
     h.attempts.record(&dead, now + DAY).await.unwrap();
     let (status, _) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
     assert_eq!(status, StatusCode::ACCEPTED);
+    // Pending, its attempt due now.
+    let (_, page) = get(&h, &list, ADMIN).await;
+    let due = page["data"][0]["next_attempt_at"].as_str().unwrap();
+    assert_eq!(page["data"][0]["status"], "pending");
+    assert!(clock::parse_rfc3339(due).unwrap() >= now, "{page}");
     let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
     assert_eq!(
         (status, code(&v).0),
@@ -1169,6 +1174,17 @@ async fn a_resend_goes_out_once_and_never_beside_live_retries() {
     let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     assert_eq!(h.tasks().len(), 5);
+
+    // So is a resend whose process died between its pending mark and the queue: due
+    // over an hour ago and never attempted.
+    let stuck = Delivery {
+        next_attempt_at: Some(now - 2 * HOUR),
+        ..Delivery::pending(&lost, "a", now - 2 * HOUR)
+    };
+    h.attempts.pending(&stuck, now + DAY).await.unwrap();
+    let (status, v) = h.raw("POST", &uri, Some(ADMIN), Body::empty()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(h.tasks().len(), 6);
 }
 
 /// Recover takes a delivery once: a second recover (or a resend) while the first one's

@@ -776,12 +776,19 @@ impl AttemptLog for DynamoAttemptLog {
     }
 
     async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError> {
-        self.update_delivery(delivery)
-            .update_expression(
-                "SET #st = :st, event_id = :ev, event_type = :et, updated_at = :at, \
-                 created_at = if_not_exists(created_at, :at), expires_at = :exp, \
-                 attempts = if_not_exists(attempts, :n) REMOVE next_attempt_at",
-            )
+        const SET: &str = "SET #st = :st, event_id = :ev, event_type = :et, updated_at = :at, \
+                           created_at = if_not_exists(created_at, :at), expires_at = :exp, \
+                           attempts = if_not_exists(attempts, :n)";
+        let update = match delivery.next_attempt_at {
+            Some(due) => self
+                .update_delivery(delivery)
+                .update_expression(format!("{SET}, next_attempt_at = :next"))
+                .expression_attribute_values(":next", n(due)),
+            None => self
+                .update_delivery(delivery)
+                .update_expression(format!("{SET} REMOVE next_attempt_at")),
+        };
+        update
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", s(DeliveryStatus::Pending.as_str()))
             .expression_attribute_values(":ev", s(&delivery.event_id))
@@ -803,8 +810,10 @@ impl AttemptLog for DynamoAttemptLog {
     ) -> Result<bool, StoreError> {
         let result = self
             .update_delivery(seen)
+            // Its attempt is due now: shown as its next attempt, and what tells a resend
+            // lost on the way (see the trigger's resend) from one still queued.
             .update_expression(
-                "SET #st = :st, updated_at = :at, expires_at = :exp REMOVE next_attempt_at",
+                "SET #st = :st, updated_at = :at, expires_at = :exp, next_attempt_at = :at",
             )
             .condition_expression("#st = :was AND updated_at = :was_at")
             .expression_attribute_names("#st", "status")

@@ -227,7 +227,7 @@ impl AttemptLog for InMemoryAttemptLog {
         let updated = match items.remove(&key) {
             Some((mut current, _)) => {
                 current.status = crate::model::DeliveryStatus::Pending;
-                current.next_attempt_at = None;
+                current.next_attempt_at = delivery.next_attempt_at;
                 current.updated_at = delivery.updated_at;
                 current
             }
@@ -250,7 +250,7 @@ impl AttemptLog for InMemoryAttemptLog {
                 if current.status == seen.status && current.updated_at == seen.updated_at =>
             {
                 current.status = crate::model::DeliveryStatus::Pending;
-                current.next_attempt_at = None;
+                current.next_attempt_at = Some(now);
                 current.updated_at = now;
                 *expires = expires_at;
                 Ok(true)

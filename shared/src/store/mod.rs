@@ -149,11 +149,11 @@ pub trait ApiKeyStore: Send + Sync {
 pub trait AttemptLog: Send + Sync {
     /// Records an attempt of its delivery; the record is kept until `expires_at`.
     async fn record(&self, attempt: &Attempt, expires_at: Millis) -> Result<(), StoreError>;
-    /// Marks a delivery pending (a resend, or a scheduled delivery held for its time),
-    /// creating its record if there is none; its attempts stay.
+    /// Marks a delivery pending (a scheduled delivery held for its time, due at its
+    /// `next_attempt_at`), creating its record if there is none; its attempts stay.
     async fn pending(&self, delivery: &Delivery, expires_at: Millis) -> Result<(), StoreError>;
-    /// Marks a delivery pending for a resend if its record still says what `seen` read
-    /// (its status and `updated_at`), keeping it until `expires_at`: `false` when an
+    /// Marks a delivery pending for a resend, due `now`, if its record still says what
+    /// `seen` read (its status and `updated_at`), keeping it until `expires_at`: `false` when an
     /// attempt or another resend changed it in between, so that what was seen is sent
     /// again once, however many resends of it race.
     async fn reopen(
