@@ -491,8 +491,18 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
         .await
         .unwrap();
     assert_eq!(
-        (got[0].status, got[0].updated_at, got[0].history.len()),
-        (seen.status, seen.updated_at, seen.history.len())
+        (
+            got[0].status,
+            got[0].updated_at,
+            got[0].next_attempt_at,
+            got[0].history.len()
+        ),
+        (
+            seen.status,
+            seen.updated_at,
+            seen.next_attempt_at,
+            seen.history.len()
+        )
     );
     // A scheduled delivery held for its time shows when it is due.
     let held = Delivery {

@@ -840,7 +840,9 @@ impl AttemptLog for DynamoAttemptLog {
             Some(next) => update
                 .update_expression("SET #st = :was, updated_at = :was_at, next_attempt_at = :next")
                 .expression_attribute_values(":next", n(next)),
-            None => update.update_expression("SET #st = :was, updated_at = :was_at"),
+            // The reopen set it to its own time: a finished delivery has none.
+            None => update
+                .update_expression("SET #st = :was, updated_at = :was_at REMOVE next_attempt_at"),
         };
         // Changed since (attempted after all, or resent again): that is newer; keep it.
         condition_held(update.send().await).map(|_| ())
