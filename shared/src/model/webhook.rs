@@ -1233,9 +1233,12 @@ pub fn mask_secret(secret: &str) -> String {
 /// A signing secret a request gives: `whsec_` and the base64 of 24 to 64 bytes, as
 /// Standard Webhooks' libraries (and Svix) take it.
 pub fn check_signing_secret(field: &str, secret: &str) -> Result<String, FieldError> {
-    match secret.strip_prefix(crate::signing::SECRET_PREFIX) {
-        Some(_) if crate::signing::decode_secret(secret).is_ok() => Ok(secret.to_string()),
-        _ => Err(FieldError::invalid(
+    if secret.starts_with(crate::signing::SECRET_PREFIX)
+        && crate::signing::decode_secret(secret).is_ok()
+    {
+        Ok(secret.to_string())
+    } else {
+        Err(FieldError::invalid(
             field,
             format!(
                 "a signing secret is `whsec_` followed by the base64 of {} to {} bytes; \
@@ -1243,7 +1246,7 @@ pub fn check_signing_secret(field: &str, secret: &str) -> Result<String, FieldEr
                 crate::signing::MIN_SECRET_BYTES,
                 crate::signing::MAX_SECRET_BYTES
             ),
-        )),
+        ))
     }
 }
 
