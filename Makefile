@@ -23,7 +23,7 @@ help:
 	@echo "make test-console  the console's browser tests alone (headless Chromium against make dev's stack)"
 	@echo "make test-clients  generate Python and TypeScript clients from the OpenAPI document and drive make dev's stack with them"
 	@echo "make bench  benchmarks: render and sign (criterion), fan-out to 1,000 webhooks, delivery throughput, cold start (bench-coldstart), cost (bench-cost)"
-	@echo "make setup  create .venv with the pinned tools of requirements-dev.txt (moto, cargo-lambda, zig, SAM CLI, cfn-lint, schemathesis, playwright, openapi-python-client)"
+	@echo "make setup  create .venv with the pinned tools of requirements-dev.txt (moto, cargo-lambda, zig, SAM CLI, cfn-lint, schemathesis, playwright, openapi-python-client, standardwebhooks, svix)"
 	@echo "make build  sam build (cargo lambda, arm64) into infra/.aws-sam"
 	@echo "make deploy sam deploy (--guided the first time)"
 
@@ -34,7 +34,7 @@ $(STAMP): requirements-dev.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@echo "setup 2/3: pip itself, upgraded inside $(VENV)"
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	@echo "setup 3/3: the pinned tools of requirements-dev.txt (moto, cargo-lambda, zig, SAM CLI, cfn-lint, schemathesis, playwright, openapi-python-client); a few minutes the first time"
+	@echo "setup 3/3: the pinned tools of requirements-dev.txt (moto, cargo-lambda, zig, SAM CLI, cfn-lint, schemathesis, playwright, openapi-python-client, standardwebhooks, svix); a few minutes the first time"
 	@$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
