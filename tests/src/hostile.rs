@@ -29,6 +29,7 @@ pub const FILTERS: &[(&str, usize)] = &[
     ("first", 0),
     ("floor", 0),
     ("join", 1),
+    ("json", 0),
     ("last", 0),
     ("lstrip", 0),
     ("map", 1),

@@ -354,6 +354,7 @@ pub(super) fn parser() -> Result<liquid::Parser> {
         Box::new(stdlib::UrlDecode),
         Box::new(stdlib::UrlEncode),
         Box::new(stdlib::Where),
+        Box::new(super::encode::Json),
     ];
     // Arithmetic and `slice` are checked versions of our own (see `numbers`).
     let filters = filters.into_iter().chain(

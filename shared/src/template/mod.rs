@@ -6,6 +6,7 @@
 
 mod condition;
 mod context;
+mod encode;
 mod limits;
 mod numbers;
 mod shape;

@@ -585,3 +585,57 @@ fn abort_message_stops_a_render_with_its_reason() {
     let err = CompiledWebhook::compile(&bad).unwrap_err();
     assert!(err.message.contains("line 2"), "{}", err.message);
 }
+
+#[test]
+fn json_writes_any_value_as_json_a_raw_body_can_hold() {
+    let data = serde_json::json!({
+        "note": "say \"hi\"\n\\ 주문 ✓ \u{1}",
+        "zip": "02134",
+        "n": -7,
+        "big": i64::MAX,
+        "x": 12.5,
+        "tiny": 1e-300,
+        "yes": true,
+        "none": null,
+        "items": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}],
+        "nested": {"a": {"b": [1, [2, []], {}]}},
+    });
+    let template = r#"{"note": {{ data.note | json }}, "zip": {{ data.zip | json }}, "n": {{ data.n | json }}, "big": {{ data.big | json }}, "x": {{ data.x | json }}, "tiny": {{ data.tiny | json }}, "yes": {{ data.yes | json }}, "none": {{ data.none | json }}, "missing": {{ data.nothing.at.all | json }}, "items": {{ data.items | json }}, "nested": {{ data.nested | json }}, "all": {{ data | json }}, "split": {{ "a,b" | split: "," | json }}, "sum": {{ data.n | plus: 10 | json }}, "half": {{ 5 | divided_by: 2.0 | json }}, "event": {{ event.id | json }}}"#;
+    let req = render(
+        serde_json::json!({"body": {"type": "raw", "template": template, "content_type": "application/json"}}),
+        serde_json::json!({"data": data}),
+    )
+    .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&req.body).unwrap_or_else(|e| panic!("{e}: {}", req.body));
+    for key in [
+        "note", "zip", "n", "big", "x", "tiny", "yes", "none", "items", "nested",
+    ] {
+        assert_eq!(body[key], data[key], "{key}");
+    }
+    assert_eq!(body["missing"], serde_json::Value::Null);
+    assert_eq!(body["all"], data, "the whole object, every key");
+    assert_eq!(body["split"], serde_json::json!(["a", "b"]));
+    assert_eq!(body["sum"], serde_json::json!(3));
+    assert_eq!(body["half"], serde_json::json!(2.5));
+    assert_eq!(body["event"], serde_json::json!("ev_1"));
+}
+
+#[test]
+fn json_takes_no_argument_and_keeps_the_output_limit() {
+    let refused = CompiledWebhook::compile(&spec(serde_json::json!({
+        "body": {"type": "raw", "template": "{{ data | json: 2 }}"}
+    })));
+    assert!(refused.is_err());
+    // An array that `json` would write past the value limit fails the render, and an
+    // array of many stops being written once it is.
+    let long = "x".repeat(600 * 1024);
+    for items in [vec![long.clone(), long], vec!["y".repeat(1024); 2000]] {
+        let failed = render(
+            serde_json::json!({"body": {"type": "raw", "template": "{{ data.items | json }}"}}),
+            serde_json::json!({"data": {"items": items}}),
+        );
+        let error = failed.map(|r| r.body.len()).unwrap_err().to_string();
+        assert!(error.contains("`json` would produce more than"), "{error}");
+    }
+}
