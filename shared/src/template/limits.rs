@@ -322,7 +322,7 @@ pub(super) fn parser() -> Result<liquid::Parser> {
         Box::new(stdlib::Capitalize),
         Box::new(stdlib::Compact),
         Box::new(stdlib::Concat),
-        Box::new(stdlib::Date),
+        Box::new(super::dates::Date),
         Box::new(stdlib::Default),
         Box::new(stdlib::Downcase),
         Box::new(stdlib::Escape),

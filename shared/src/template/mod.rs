@@ -6,6 +6,7 @@
 
 mod condition;
 mod context;
+mod dates;
 mod encode;
 mod limits;
 mod numbers;

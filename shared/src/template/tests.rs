@@ -639,3 +639,116 @@ fn json_takes_no_argument_and_keeps_the_output_limit() {
         assert!(error.contains("`json` would produce more than"), "{error}");
     }
 }
+
+#[test]
+fn date_reads_rfc_3339_unix_seconds_and_liquids_own_forms() {
+    let cases = [
+        // Hookline's own timestamps and most APIs': RFC 3339.
+        (
+            "{{ event.timestamp | date: '%Y-%m-%d %H:%M' }}",
+            "2026-11-22 07:00",
+        ),
+        (
+            "{{ data.utc | date: '%d/%m/%Y %H:%M:%S' }}",
+            "03/12/2026 10:00:00",
+        ),
+        (
+            "{{ data.seoul | date: '%Y-%m-%d %H:%M %z' }}",
+            "2026-12-03 10:00 +0900",
+        ),
+        ("{{ data.fraction | date: '%s' }}", "1796261400"),
+        // Unix seconds, as a number (Ruby's Liquid reads them) or as text (liquid-lib).
+        ("{{ data.epoch | date: '%Y-%m-%d' }}", "2026-12-03"),
+        (
+            "{{ data.epoch_float | date: '%Y-%m-%d %H:%M:%S' }}",
+            "2026-12-03 10:34:44",
+        ),
+        ("{{ data.epoch_text | date: '%Y' }}", "2026"),
+        ("{{ 0 | date: '%Y-%m-%d' }}", "1970-01-01"),
+        ("{{ -86400 | date: '%Y-%m-%d' }}", "1969-12-31"),
+        // liquid-lib's own forms still read.
+        (
+            "{{ '2016-06-13 02:30:00 +0300' | date: '%Y-%m-%d' }}",
+            "2016-06-13",
+        ),
+        (
+            "{{ '13 Jun 2016 02:30:00 +0300' | date: '%b %d' }}",
+            "Jun 13",
+        ),
+        // What is not a date, or seconds outside years -9999..9999, comes back as it was.
+        ("{{ data.word | date: '%Y' }}", "soon"),
+        ("{{ data.huge | date: '%Y' }}", "9223372036854775807"),
+        ("{{ data.epoch | date: '' }}", "1796293800"),
+        ("{{ data.nothing | date: '%Y' }}", ""),
+        ("{{ 253402300799 | date: '%Y-%m-%d' }}", "9999-12-31"),
+        ("{{ 253402300800 | date: '%Y' }}", "253402300800"),
+    ];
+    let data = serde_json::json!({
+        "utc": "2026-12-03T10:00:00Z",
+        "seoul": "2026-12-03T10:00:00+09:00",
+        "fraction": "2026-12-03T10:30:00.250+09:00",
+        "epoch": 1_796_293_800_i64,
+        "epoch_float": 1_796_294_084.75,
+        "epoch_text": "1796293800",
+        "word": "soon",
+        "huge": i64::MAX,
+    });
+    for (template, want) in cases {
+        let req = render(
+            serde_json::json!({"body": {"type": "raw", "template": template}}),
+            serde_json::json!({"data": data}),
+        )
+        .unwrap_or_else(|e| panic!("{template}: {e}"));
+        assert_eq!(req.body, want, "{template}");
+    }
+    // A format cut short is an error; so is a call without a format, or with two.
+    let bad = render(
+        serde_json::json!({"body": {"type": "raw", "template": "{{ data.utc | date: '%Y-%' }}"}}),
+        serde_json::json!({"data": data}),
+    );
+    assert!(bad.is_err(), "{bad:?}");
+    for template in ["{{ data.utc | date }}", "{{ data.utc | date: '%Y', '%m' }}"] {
+        let refused = CompiledWebhook::compile(&spec(
+            serde_json::json!({"body": {"type": "raw", "template": template}}),
+        ));
+        assert!(refused.is_err(), "{template}");
+    }
+}
+
+#[test]
+fn date_refuses_a_field_wider_than_its_limit_before_writing_it() {
+    let render_with = |format: &str| {
+        render(
+            serde_json::json!({"body": {"type": "raw", "template": "{{ data.at | date: data.format }}"}}),
+            serde_json::json!({"data": {"at": "2026-12-03T10:00:00Z", "format": format}}),
+        )
+    };
+    // A hundred is the widest; flags and `%%` read as strftime reads them.
+    assert_eq!(render_with("%100Y").unwrap().body.len(), 100);
+    assert_eq!(
+        render_with("%-5d|%_3m|%010Y").unwrap().body,
+        "3| 12|0000002026"
+    );
+    assert_eq!(render_with("%%101Y").unwrap().body, "%101Y");
+    // Wider is an error naming the limit, at once, whatever the digits (it used to pad
+    // to any width: 100 GB for `%100000000000Y`).
+    for format in [
+        "%101Y",
+        "%0101d",
+        "%-_^#1000000000000000000000000000000N",
+        "x %Y %100000000000Y",
+    ] {
+        let error = render_with(format).unwrap_err().to_string();
+        assert!(
+            error.contains("a field width of at most 100"),
+            "{format}: {error}"
+        );
+    }
+    // And where the format is a literal of the template (registration renders the
+    // sample event, so such a webhook is refused there).
+    let literal = render(
+        serde_json::json!({"body": {"type": "raw", "template": "{{ 'now' | date: '%100000000000Y' }}"}}),
+        serde_json::json!({}),
+    );
+    assert!(literal.is_err());
+}
