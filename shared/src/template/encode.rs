@@ -95,27 +95,23 @@ fn write(value: &dyn ValueView, out: &mut Vec<u8>, depth: usize) -> Result<()> {
     if value.is_nil() {
         out.extend_from_slice(b"null");
     } else if let Some(scalar) = value.as_scalar() {
-        match scalar.type_name() {
-            "whole number" | "fractional number" | "boolean" => {
-                let number = match scalar.type_name() {
-                    "whole number" => scalar.to_integer().map(serde_json::Value::from),
-                    "fractional number" => scalar
-                        .to_float()
-                        .and_then(serde_json::Number::from_f64)
-                        .map(serde_json::Value::Number),
-                    _ => scalar.to_bool().map(serde_json::Value::Bool),
-                };
-                match number {
-                    Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
-                    None => {
-                        return Err(Error::with_msg(
-                            "`json`: a number JSON cannot hold (infinite or not a number)",
-                        ));
-                    }
+        let plain = match scalar.type_name() {
+            "whole number" => scalar.to_integer().map(serde_json::Value::from),
+            "fractional number" => match scalar.to_float().and_then(serde_json::Number::from_f64) {
+                Some(number) => Some(serde_json::Value::Number(number)),
+                None => {
+                    return Err(Error::with_msg(
+                        "`json`: a number JSON cannot hold (infinite or not a number)",
+                    ));
                 }
-            }
+            },
+            "boolean" => scalar.to_bool().map(serde_json::Value::Bool),
+            _ => None,
+        };
+        match plain {
+            Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
             // Strings, and dates as the text Liquid prints for them.
-            _ => super::write_json_string(out, &scalar.into_cow_str()),
+            None => super::write_json_string(out, &scalar.into_cow_str()),
         }
     } else if let Some(array) = value.as_array() {
         out.push(b'[');
