@@ -3,7 +3,8 @@
 //! `{{ event.timestamp | date: "%Y-%m-%d" }}` gave the timestamp back unchanged: Hookline's
 //! timestamps, and most APIs', are RFC 3339 (`2026-12-03T10:00:00.123Z`). This one reads,
 //! in order:
-//! - RFC 3339, any offset, with or without fractions of a second;
+//! - RFC 3339, any offset, with or without fractions of a second; ISO 8601 without an
+//!   offset, a date alone or a date and a time (taken as UTC);
 //! - a number as Unix seconds (an integer, or a float with its fraction), as Ruby's
 //!   Liquid does (liquid-lib gave numbers back unchanged);
 //! - whatever liquid-lib reads (`now`, `today`, its formats, Unix seconds as text).
@@ -105,7 +106,7 @@ fn read(input: &dyn ValueView) -> Option<DateTime> {
                 .then(|| OffsetDateTime::from_unix_timestamp_nanos((seconds * 1e9) as i128).ok())
                 .flatten()
         }
-        "string" => OffsetDateTime::parse(scalar.to_kstr().as_str(), &Rfc3339).ok(),
+        "string" => text(scalar.to_kstr().as_str()),
         _ => None,
     };
     match at {
@@ -117,6 +118,28 @@ fn read(input: &dyn ValueView) -> Option<DateTime> {
         // liquid-lib's own reading: its date values, `now`, its text formats.
         None => scalar.to_date_time(),
     }
+}
+
+/// A date written as text: RFC 3339, or ISO 8601 without an offset (taken as UTC, the
+/// zone a Lambda runs in): a date alone (midnight), or a date and a time, with or without
+/// fractions of a second.
+fn text(s: &str) -> Option<OffsetDateTime> {
+    use time::macros::format_description;
+    use time::{PrimitiveDateTime, UtcOffset};
+    if let Ok(at) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(at);
+    }
+    if let Ok(day) = time::Date::parse(s, format_description!("[year]-[month]-[day]")) {
+        return Some(day.midnight().assume_offset(UtcOffset::UTC));
+    }
+    PrimitiveDateTime::parse(
+        s,
+        format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+        ),
+    )
+    .ok()
+    .map(|at| at.assume_offset(UtcOffset::UTC))
 }
 
 /// Refuses a format with a field wider than [`MAX_WIDTH`], read as liquid-lib's strftime

@@ -657,6 +657,16 @@ fn date_reads_rfc_3339_unix_seconds_and_liquids_own_forms() {
             "2026-12-03 10:00 +0900",
         ),
         ("{{ data.fraction | date: '%s' }}", "1796261400"),
+        // ISO 8601 without an offset: a date alone, a date and a time (UTC).
+        ("{{ data.birthday | date: '%B %d, %Y' }}", "May 17, 1990"),
+        (
+            "{{ data.local | date: '%Y-%m-%d %H:%M:%S %z' }}",
+            "2026-12-03 10:00:05 +0000",
+        ),
+        (
+            "{{ data.local_fraction | date: '%H:%M:%S.%L' }}",
+            "10:00:05.250",
+        ),
         // Unix seconds, as a number (Ruby's Liquid reads them) or as text (liquid-lib).
         ("{{ data.epoch | date: '%Y-%m-%d' }}", "2026-12-03"),
         (
@@ -687,6 +697,9 @@ fn date_reads_rfc_3339_unix_seconds_and_liquids_own_forms() {
         "utc": "2026-12-03T10:00:00Z",
         "seoul": "2026-12-03T10:00:00+09:00",
         "fraction": "2026-12-03T10:30:00.250+09:00",
+        "birthday": "1990-05-17",
+        "local": "2026-12-03T10:00:05",
+        "local_fraction": "2026-12-03T10:00:05.25",
         "epoch": 1_796_293_800_i64,
         "epoch_float": 1_796_294_084.75,
         "epoch_text": "1796293800",
