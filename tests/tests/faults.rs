@@ -223,8 +223,11 @@ async fn incomplete(stack: &Stack, project: &str) -> usize {
 const FANOUT_HOOKS: usize = 30;
 const FANOUT_EVENTS: usize = 60;
 
-/// Posts the events eight at a time and SIGKILLs the runtime after `kill_after` of
-/// them were accepted: some fan-outs are then half done. Returns the ids that got 202.
+/// Posts the events eight at a time and SIGKILLs the runtime once `kill_after` of them
+/// were accepted and the table holds a fan-out not yet complete, so that some fan-outs
+/// are half done (killing at the count alone left none half done on a fast host once,
+/// the posts in flight not yet recorded or already complete). Returns the ids that got
+/// 202.
 async fn post_and_crash(stack: &mut Stack, project: &str, kill_after: usize) -> HashSet<String> {
     let accepted = std::sync::Mutex::new(HashSet::new());
     let ids: Vec<String> = (0..FANOUT_EVENTS)
@@ -248,9 +251,14 @@ async fn post_and_crash(stack: &mut Stack, project: &str, kill_after: usize) -> 
             })
             .buffer_unordered(8)
             .collect::<Vec<_>>();
-        // Stop posting once enough went through; the kill below cuts the rest short.
+        // Stop posting once enough went through and one is half done; the kill below
+        // cuts the rest short.
         let enough = async {
-            while accepted.lock().unwrap().len() < kill_after {
+            loop {
+                let count = accepted.lock().unwrap().len();
+                if count >= kill_after && incomplete(stack_ref, project).await > 0 {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
