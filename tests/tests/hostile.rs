@@ -373,11 +373,35 @@ async fn templates_and_targets_that_cannot_be_allowed_are_refused_at_registratio
             "body.template",
             "does not parse",
         ),
+        // Paths Liquid looks up a stack frame per part, finding each: 10,000 parts
+        // overflowed the stack of the register function (at registration) and of the
+        // trigger (a stored filter, at the fan-out of every event of its type).
+        (
+            raw_body(&format!("{{{{ data{} }}}}", ".size".repeat(10_000))),
+            "body.template",
+            "more than 64 parts",
+        ),
+        (
+            json!({"filter": format!("data.id{} > 0", ".size".repeat(10_000))}),
+            "filter",
+            "more than 64 parts",
+        ),
+        (
+            json!({"headers": {"X-A": format!("{{{{ data.id{} }}}}", "[\"size\"]".repeat(6_000))}}),
+            "headers.X-A",
+            "more than 64 parts",
+        ),
     ] {
         let got = stack
             .call("POST", hooks, &key, Some(create(extra.clone())))
             .await;
-        let code = if needle == "nests deeper than 32" || needle == "does not parse" {
+        let code = if [
+            "nests deeper than 32",
+            "does not parse",
+            "more than 64 parts",
+        ]
+        .contains(&needle)
+        {
             "invalid_template"
         } else {
             "render_failed"

@@ -259,6 +259,71 @@ pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The most parts (`.name` or `[…]`) a variable's path may have. Liquid looks a path up
+/// recursively, a stack frame per part, and some paths find every part they name: a
+/// number's `size` is a number, so `{{ data.size.size.… }}` goes as deep as it is long.
+/// Ten thousand parts fit a 64 KiB template and overflow a 2 MiB stack, which aborts the
+/// process: the register function at registration, the trigger at the fan-out of an
+/// event that a webhook's `filter` reads so, the delivery function when only the event's
+/// data reaches such a path.
+pub const MAX_PATH_PARTS: usize = 64;
+
+/// Refuses a variable whose path has more than [`MAX_PATH_PARTS`] parts, before the
+/// parser sees it. Paths are found as Liquid's grammar writes them: a name, then `.name`
+/// or `[…]` with nothing between; a path inside brackets (`a[b.c]`) is one of its own.
+pub(super) fn check_paths(source: &str) -> std::result::Result<(), String> {
+    let starts_name =
+        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-'));
+    for m in markup(source) {
+        let bytes = m.inner.as_bytes();
+        // The parts of the path being read at each bracket depth, outermost last.
+        let mut parts: Vec<usize> = vec![0];
+        let mut i = 0;
+        while i < bytes.len() {
+            let mut part = false;
+            match bytes[i] {
+                quote @ (b'"' | b'\'') => {
+                    if let Some(n) = parts.last_mut() {
+                        *n = 0;
+                    }
+                    i += 1 + m.inner[i + 1..]
+                        .find(quote as char)
+                        .map_or(bytes.len(), |e| e + 1);
+                    continue;
+                }
+                b'.' => part = starts_name(bytes.get(i + 1)),
+                b'[' => part = true,
+                b']' if parts.len() > 1 => {
+                    parts.pop();
+                }
+                b if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-') => {}
+                _ => {
+                    if let Some(n) = parts.last_mut() {
+                        *n = 0;
+                    }
+                }
+            }
+            if part {
+                let n = parts.last().map_or(1, |n| n + 1);
+                if n > MAX_PATH_PARTS {
+                    let (line, column) = position(source, m.offset + i);
+                    return Err(format!(
+                        "line {line}, column {column}: a variable's path has more than {MAX_PATH_PARTS} parts"
+                    ));
+                }
+                if let Some(last) = parts.last_mut() {
+                    *last = n;
+                }
+                if bytes[i] == b'[' {
+                    parts.push(0);
+                }
+            }
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses an integer literal that does not fit 64 bits (`truncate: 99999999999999999999`)
 /// before the parser sees it: Liquid's parser panics on one. Integers are found as
 /// Liquid's grammar finds them: digits with an optional sign, outside string literals,

@@ -32,8 +32,8 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
 pub use condition::Condition;
 pub use limits::{
-    MAX_ITERATIONS, MAX_NESTING, MAX_PRODUCED_BYTES, MAX_RENDER_TIME, MAX_UNIQ_ITEMS,
-    MAX_VALUE_BYTES,
+    MAX_ITERATIONS, MAX_NESTING, MAX_PATH_PARTS, MAX_PRODUCED_BYTES, MAX_RENDER_TIME,
+    MAX_UNIQ_ITEMS, MAX_VALUE_BYTES,
 };
 
 static PARSER: LazyLock<Option<Parser>> = LazyLock::new(|| limits::parser().ok());
@@ -278,6 +278,7 @@ fn parse(field: &str, source: &str) -> Result<Compiled, FieldError> {
     let invalid = |message: String| FieldError::new("invalid_template", field, message);
     limits::check_nesting(source).map_err(invalid)?;
     limits::check_literals(source).map_err(invalid)?;
+    limits::check_paths(source).map_err(invalid)?;
     let readable = limits::blank_abort_parentheses(source);
     let source = readable.as_ref();
     // The checks above keep Liquid's parser from the inputs it panics on; should one

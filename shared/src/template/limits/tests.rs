@@ -260,3 +260,73 @@ fn deep_nesting_is_refused_before_the_parser_recurses() {
     assert_eq!(check_nesting(&raw), Ok(()));
     assert_eq!(render(&raw, serde_json::json!({})).unwrap().len(), 1000);
 }
+
+#[test]
+fn long_paths_are_refused_before_liquid_looks_them_up() {
+    // Each part of these is found (a number's `size` is a number, an array's `first` an
+    // array), and Liquid recurses a frame per part: 10,000 overflow a 2 MiB stack.
+    // (A path through arrays ends where the data does, an error past it.)
+    let data = serde_json::json!({"s": "xyz", "deep": [[[1]]]});
+    for (start, part, found) in [
+        ("s", ".size", true),
+        ("deep", ".first", false),
+        ("s", "[\"size\"]", true),
+        ("deep", "[0]", false),
+    ] {
+        let long = format!("{{{{ {start}{} }}}}", part.repeat(10_000));
+        let refused = check_paths(&long).unwrap_err();
+        assert!(
+            refused.starts_with("line 1, column ") && refused.ends_with("has more than 64 parts"),
+            "{part}: {refused}"
+        );
+        // As long as allowed is looked up on a small stack.
+        let most = format!("{{{{ {start}{} }}}}", part.repeat(MAX_PATH_PARTS));
+        assert_eq!(check_paths(&most), Ok(()), "{part}");
+        let rendered = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn({
+                let data = data.clone();
+                move || render(&most, data)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(rendered.is_ok(), found, "{part}: {rendered:?}");
+        let one_more = format!("{{{{ {start}{} }}}}", part.repeat(MAX_PATH_PARTS + 1));
+        assert!(check_paths(&one_more).is_err(), "{part}");
+    }
+    // Wherever a path is read: tags, filter arguments, inside brackets; the position is
+    // where the limit is passed.
+    let parts = ".size".repeat(100);
+    for source in [
+        format!("{{% if s{parts} > 1 %}}x{{% endif %}}"),
+        format!("{{% assign n = s{parts} %}}"),
+        format!("{{{{ s | append: s{parts} }}}}"),
+        format!("{{{{ a[s{parts}] }}}}"),
+    ] {
+        assert!(check_paths(&source).is_err(), "{source}");
+    }
+    assert_eq!(
+        check_paths(&format!("x\n  {{{{ s{parts} }}}}")),
+        Err("line 2, column 327: a variable's path has more than 64 parts".to_string())
+    );
+    // Paths side by side are each their own, and so is one inside brackets; dots in
+    // strings, numbers and ranges are no parts.
+    let short = ".size".repeat(40);
+    for source in [
+        format!("{{{{ s{short} | append: s{short} }}}}"),
+        format!("{{% if s{short} == s{short} or s{short} %}}{{% endif %}}"),
+        format!("{{{{ deep[s{short}]{} }}}}", "[0]".repeat(40)),
+        format!(
+            "{{{{ '{}' | append: \"{}\" }}}}",
+            "a.b".repeat(1_000),
+            "[c]".repeat(1_000)
+        ),
+        format!(
+            "{{% for i in (1..3) %}}{{{{ {} }}}}{{% endfor %}}",
+            "1.5 ".repeat(1_000)
+        ),
+    ] {
+        assert_eq!(check_paths(&source), Ok(()), "{source}");
+    }
+}
