@@ -391,6 +391,39 @@ async fn templates_and_targets_that_cannot_be_allowed_are_refused_at_registratio
             "headers.X-A",
             "more than 64 parts",
         ),
+        // A chain of `elsif`, or of `and` / `or`, is a tree as deep as it is long to
+        // Liquid: 4,500 and 12,000 overflowed the stack. And a stray end tag inside a
+        // comment closed nothing for Liquid but did for the nesting count.
+        (
+            raw_body(&format!(
+                "{{% if a %}}{}{{% endif %}}",
+                "{% elsif a %}x".repeat(4_500)
+            )),
+            "body.template",
+            "nest deeper than 100 levels",
+        ),
+        (
+            raw_body(&format!(
+                "{{% if {} %}}x{{% endif %}}",
+                vec!["a"; 12_000].join(" or ")
+            )),
+            "body.template",
+            "more than 100 conditions",
+        ),
+        (
+            json!({"filter": vec!["a"; 10_000].join(" and ")}),
+            "filter",
+            "more than 100 conditions",
+        ),
+        (
+            raw_body(&format!(
+                "{}{}",
+                "{%if a%}{%comment%}{%endif%}{%endcomment%}".repeat(1_200),
+                "{%endif%}".repeat(1_200)
+            )),
+            "body.template",
+            "nests deeper than 32",
+        ),
     ] {
         let got = stack
             .call("POST", hooks, &key, Some(create(extra.clone())))
@@ -399,6 +432,8 @@ async fn templates_and_targets_that_cannot_be_allowed_are_refused_at_registratio
             "nests deeper than 32",
             "does not parse",
             "more than 64 parts",
+            "nest deeper than 100 levels",
+            "more than 100 conditions",
         ]
         .contains(&needle)
         {

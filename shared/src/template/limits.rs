@@ -155,6 +155,17 @@ pub(super) fn weight(value: &dyn ValueView) -> usize {
 /// levels: enough to overflow a thread's stack, which aborts the process.
 pub const MAX_NESTING: usize = 32;
 
+/// How many levels the open blocks and their `elsif`s may make together. Liquid holds
+/// an `elsif` as an `if` inside the `else` of the one before, so it parses, renders and
+/// frees a chain of them recursively, a level each: 4,500 (a 64 KiB template) overflowed
+/// a 2 MiB stack. `case` / `when` has no such cost.
+pub const MAX_LEVELS: usize = 100;
+
+/// How many `and` / `or` one condition may join. Liquid holds `a or b or c` as a tree as
+/// deep as it is long, and evaluates and frees it recursively: 12,000 (`{% if a or a or
+/// … %}`, 60 KB) overflowed a 2 MiB stack.
+pub const MAX_OPERATORS: usize = 100;
+
 const BLOCK_TAGS: &[&str] = &[
     "if",
     "unless",
@@ -227,10 +238,19 @@ pub(super) fn position(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Refuses a template nested deeper than [`MAX_NESTING`], before the parser sees it.
+/// Refuses, before the parser sees it, a template that nests blocks deeper than
+/// [`MAX_NESTING`], blocks and `elsif`s deeper than [`MAX_LEVELS`], or that joins more than
+/// [`MAX_OPERATORS`] conditions in one tag.
+///
+/// An end tag closes a block only when it names the innermost one open, as Liquid reads
+/// it: inside `{% comment %}` Liquid parses the tags and drops what does not parse, so a
+/// stray `{% endif %}` there closes nothing, and counting it would let each
+/// `{% if a %}{% comment %}{% endif %}{% endcomment %}` nest one level unseen.
 pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
     let too_deep = || format!("the template nests deeper than {MAX_NESTING} levels");
-    let mut depth = 0_usize;
+    // The blocks open, innermost last, each with the `elsif`s seen in it.
+    let mut open: Vec<(&str, usize)> = Vec::new();
+    let mut levels = 0_usize;
     for m in markup(source) {
         let mut brackets = 0_usize;
         for c in m.inner.chars() {
@@ -247,16 +267,65 @@ pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
             continue;
         }
         let name = tag_name(m.inner);
+        if matches!(name, "if" | "elsif" | "unless") && operators(m.inner) > MAX_OPERATORS {
+            let (line, column) = position(source, m.offset);
+            return Err(format!(
+                "line {line}, column {column}: a condition joins more than {MAX_OPERATORS} conditions with `and` / `or`"
+            ));
+        }
         if BLOCK_TAGS.contains(&name) && name != "raw" {
-            depth += 1;
-            if depth > MAX_NESTING {
+            open.push((name, 0));
+            levels += 1;
+            if open.len() > MAX_NESTING {
                 return Err(too_deep());
             }
-        } else if name.starts_with("end") {
-            depth = depth.saturating_sub(1);
+        } else if name == "elsif" {
+            if let Some((_, elsifs)) = open.last_mut() {
+                *elsifs += 1;
+                levels += 1;
+            }
+        } else if let Some(closed) = name.strip_prefix("end")
+            && open
+                .last()
+                .is_some_and(|(innermost, _)| *innermost == closed)
+            && let Some((_, elsifs)) = open.pop()
+        {
+            levels -= 1 + elsifs;
+        }
+        if levels > MAX_LEVELS {
+            let (line, column) = position(source, m.offset);
+            return Err(format!(
+                "line {line}, column {column}: the blocks and `elsif`s open here nest deeper than {MAX_LEVELS} levels (a long chain of `elsif` reads better as `case` / `when`)"
+            ));
         }
     }
     Ok(())
+}
+
+/// How many `and` / `or` a tag's inside holds, as words outside string literals.
+fn operators(inner: &str) -> usize {
+    let bytes = inner.as_bytes();
+    let mut count = 0;
+    let mut word = 0;
+    let mut quote = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match quote {
+            Some(q) if b == q => {
+                quote = None;
+                word = i + 1;
+            }
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b.is_ascii_whitespace() => {
+                if matches!(&bytes[word..i], b"and" | b"or") {
+                    count += 1;
+                }
+                word = i + 1;
+            }
+            None => {}
+        }
+    }
+    count
 }
 
 /// The most parts (`.name` or `[…]`) a variable's path may have. Liquid looks a path up

@@ -262,6 +262,108 @@ fn deep_nesting_is_refused_before_the_parser_recurses() {
 }
 
 #[test]
+fn elsif_chains_long_conditions_and_unseen_nesting_are_refused() {
+    let levels = |e: String| {
+        assert!(
+            e.contains("nest deeper than 100 levels") && e.starts_with("line 1, column "),
+            "{e}"
+        );
+    };
+    // A chain of `elsif` is a chain of nested `if`s to Liquid: 4,500 overflowed 2 MiB.
+    let chain = |n: usize| format!("{{% if a %}}{}{{% endif %}}", "{% elsif a %}x".repeat(n));
+    levels(check_nesting(&chain(4_500)).unwrap_err());
+    levels(check_nesting(&chain(MAX_LEVELS)).unwrap_err());
+    assert_eq!(check_nesting(&chain(MAX_LEVELS - 1)), Ok(()));
+    // Blocks and `elsif`s count together, but only while open.
+    let inner = format!("{{% if a %}}{}{{% endif %}}", "{% elsif a %}x".repeat(80));
+    let wrapped = format!(
+        "{}{inner}{}",
+        "{% for i in (1..1) %}".repeat(30),
+        "{% endfor %}".repeat(30)
+    );
+    levels(check_nesting(&wrapped).unwrap_err());
+    let side_by_side = format!(
+        "{inner}{}",
+        "{% if a %}{% elsif a %}{% endif %}".repeat(2_000)
+    );
+    assert_eq!(check_nesting(&side_by_side), Ok(()));
+
+    // Conditions joined by `and` / `or` are a tree as deep as they are long.
+    let joined = |tag: &str, n: usize, op: &str| {
+        let end = if tag == "unless" {
+            "endunless"
+        } else {
+            "endif"
+        };
+        let conditions = vec!["a"; n + 1].join(op);
+        if tag == "elsif" {
+            format!("{{% if a %}}{{% elsif {conditions} %}}x{{% endif %}}")
+        } else {
+            format!("{{% {tag} {conditions} %}}x{{% {end} %}}")
+        }
+    };
+    for tag in ["if", "elsif", "unless"] {
+        for op in [" or ", " and ", "\n\tor  "] {
+            let e = check_nesting(&joined(tag, 12_000, op)).unwrap_err();
+            assert!(e.contains("more than 100 conditions"), "{tag}: {e}");
+            assert!(check_nesting(&joined(tag, MAX_OPERATORS + 1, op)).is_err());
+            assert_eq!(
+                check_nesting(&joined(tag, MAX_OPERATORS, op)),
+                Ok(()),
+                "{tag}"
+            );
+        }
+    }
+    // Words in strings, names that hold the letters and `when`'s list are not counted.
+    let words = " or ".repeat(500);
+    for source in [
+        format!("{{% if a == \"{words}\" or a == '{words}' %}}x{{% endif %}}"),
+        format!(
+            "{{% if {} %}}x{{% endif %}}",
+            vec!["order"; 500].join(" == ")
+        ),
+        format!(
+            "{{% case a %}}{{% when {} %}}x{{% endcase %}}",
+            vec!["1"; 500].join(" or ")
+        ),
+    ] {
+        assert_eq!(check_nesting(&source), Ok(()), "{source}");
+    }
+
+    // Liquid parses the tags inside a comment and drops those that do not parse, so a
+    // stray end tag there closes nothing: each of these opens one more `if`.
+    let unseen = format!(
+        "{}{}",
+        "{% if a %}{% comment %}{% endif %}{% endcomment %}".repeat(1_200),
+        "{% endif %}".repeat(1_200)
+    );
+    assert_eq!(
+        check_nesting(&unseen),
+        Err("the template nests deeper than 32 levels".to_string())
+    );
+
+    // The most of each at once still parses and renders on a small stack: a debug build
+    // needs more than 256 KiB for it, a release build less; threads have 2 MiB.
+    let deepest = format!(
+        "{}{{% if a %}}{}{{% elsif {}{} %}}x{{% endif %}}{}",
+        "{% if true %}".repeat(MAX_NESTING - 1),
+        "{% elsif a %}".repeat(MAX_LEVELS - MAX_NESTING - 1),
+        vec!["a"; MAX_OPERATORS].join(" or "),
+        " or s".to_string() + &".size".repeat(MAX_PATH_PARTS - 1),
+        "{% endif %}".repeat(MAX_NESTING - 1),
+    );
+    assert_eq!(check_nesting(&deepest), Ok(()));
+    assert_eq!(check_paths(&deepest), Ok(()));
+    let rendered = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || render(&deepest, serde_json::json!({"a": false, "s": "xyz"})))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(rendered, Ok("x".to_string()));
+}
+
+#[test]
 fn long_paths_are_refused_before_liquid_looks_them_up() {
     // Each part of these is found (a number's `size` is a number, an array's `first` an
     // array), and Liquid recurses a frame per part: 10,000 overflow a 2 MiB stack.
