@@ -176,3 +176,97 @@ async fn a_crashed_runtime_is_restarted_and_the_data_kept() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// The README's "Try it locally" block as a person pastes it into a second terminal, with
+/// only its two ports moved to free ones: the receiver it starts prints the delivery and
+/// the test send, and none of its calls is answered with an error.
+#[tokio::test]
+async fn the_readme_walkthrough_works_as_written() {
+    use std::os::unix::process::CommandExt;
+
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let section = readme.split("\n## Try it locally").nth(1).unwrap();
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    // The ports it names, each where the test moves it, and no other.
+    let api = "127.0.0.1:3000";
+    let (target, listen) = ("127.0.0.1:9000", "(\"127.0.0.1\", 9000)");
+    assert_eq!(
+        (block.matches("3000").count(), block.matches("9000").count()),
+        (
+            block.matches(api).count(),
+            block.matches(target).count() + block.matches(listen).count()
+        ),
+        "a port the test would not move:\n{block}"
+    );
+    assert!(block.contains(api) && block.contains(target) && block.contains(listen));
+    let (port, receiver) = (free_port(), free_port());
+    let script = block
+        .replace(api, &format!("127.0.0.1:{port}"))
+        .replace(target, &format!("127.0.0.1:{receiver}"))
+        .replace(listen, &format!("(\"127.0.0.1\", {receiver})"));
+
+    let url = format!("http://127.0.0.1:{port}");
+    let mut dev = dev(port, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = hookline_core::tls::reqwest_builder().build().unwrap();
+    wait_healthy(&http, &url).await;
+
+    let out_path = std::env::temp_dir().join(format!("readme-walkthrough-{port}.out"));
+    let out = std::fs::File::create(&out_path).unwrap();
+    // Its own process group: the receiver it starts in the background outlives it.
+    let mut walk = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .process_group(0)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let walked = walk.wait().unwrap();
+    let delivered = r#" {"email":"n/a","order":"A-1"}"#.to_string();
+    // Should the receiver start after the event's first attempt (a busy machine), its
+    // retry, a minute later, delivers it.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let output = loop {
+        let output = std::fs::read_to_string(&out_path).unwrap();
+        if output.contains(&delivered) || Instant::now() > deadline {
+            break output;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", walk.id())])
+        .status()
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = dev.wait();
+    let _ = std::fs::remove_file(&out_path);
+
+    assert!(walked.success(), "{walked:?}\n{output}");
+    for expected in [
+        // The receiver's line for the event: its webhook-id, then the body.
+        delivered.as_str(),
+        // And for the test send, which renders the sample event.
+        r#""order":"obj_sample"}"#,
+        r#""signing_secret":"whsec_"#,
+        r#"{"event_id":"ord-1","matched":1,"duplicate":false}"#,
+        r#""attempt":1,"status":"delivered""#,
+        r#""enabled":false"#,
+        r#""enabled":true"#,
+    ] {
+        assert!(output.contains(expected), "no {expected} in:\n{output}");
+    }
+    assert!(output.contains("msg_"), "{output}");
+    // An error answer is `{"error": {…}}`; an attempt's `"error": null` is not one.
+    assert!(!output.contains(r#""error":{"#), "{output}");
+}
