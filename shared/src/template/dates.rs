@@ -41,7 +41,7 @@ impl FilterReflection for Date {
         "date"
     }
     fn description(&self) -> &str {
-        "Formats a date (RFC 3339, Unix seconds, or Liquid's own forms) with strftime."
+        "Formats a date (RFC 3339, ISO 8601 without an offset as UTC, Unix seconds, or Liquid's own forms) with strftime."
     }
     fn positional_parameters(&self) -> &'static [ParameterReflection] {
         FORMAT
