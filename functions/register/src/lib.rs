@@ -302,15 +302,53 @@ async fn list_webhooks(
     let ids: Vec<String> = page.items.iter().map(|w| w.id.clone()).collect();
     let health = state.health.get(&project, &ids).await?;
     let now = clock::now_ms();
+    let mut data: Vec<hookline_core::model::WebhookView> = Vec::with_capacity(page.items.len());
+    let mut next = page.next;
+    let mut weight = 0;
+    for w in &page.items {
+        let view = with_health(w.view(false), health.get(&w.id), now);
+        weight += answer_weight(&view);
+        if weight > MAX_PAGE_WEIGHT
+            && let Some(last) = data.last()
+        {
+            // The next page goes on after the last webhook this one holds.
+            next = Some(last.id.clone());
+            break;
+        }
+        data.push(view);
+    }
     Ok(Json(ListPage {
-        data: page
-            .items
-            .iter()
-            .map(|w| with_health(w.view(false), health.get(&w.id), now))
-            .collect(),
-        next_cursor: page.next.map(|k| encode_cursor(&project, "webhooks", &k)),
+        data,
+        next_cursor: next.map(|k| encode_cursor(&project, "webhooks", &k)),
     })
     .into_response())
+}
+
+/// What the webhooks of one page may weigh in Lambda's answer. Lambda answers API
+/// Gateway with at most 6 MB, the body a JSON string inside it (each quote and backslash
+/// escaped once more), and a webhook may be 256 KiB: a page of 100 large ones would pass
+/// it, and the list would be a 500 (and the console's list with it). A page stops
+/// before the webhook that would pass this (it holds at least one), and its cursor goes
+/// on after the last it holds.
+const MAX_PAGE_WEIGHT: usize = 5 * 1024 * 1024;
+
+/// The bytes `value` takes in Lambda's answer: its JSON, each `"` and `\` escaped.
+fn answer_weight(value: &impl Serialize) -> usize {
+    struct Weigh(usize);
+    impl std::io::Write for Weigh {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let escaped = buf.iter().filter(|b| matches!(b, b'"' | b'\\')).count();
+            self.0 += buf.len() + escaped;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut weigh = Weigh(0);
+    // A view that does not serialise here fails the answer itself, with its own error.
+    let _ = serde_json::to_writer(&mut weigh, value);
+    weigh.0
 }
 
 async fn get_webhook(

@@ -370,6 +370,69 @@ async fn a_revoked_key_stops_working() {
     );
 }
 
+/// What a page weighs in Lambda's answer (its JSON written as a string: `"` and `\`
+/// escaped once more), which must stay under Lambda's 6 MB.
+fn in_lambdas_answer(page: &Value) -> usize {
+    let json = page.to_string();
+    json.len() + json.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+#[tokio::test]
+async fn a_page_of_large_webhooks_stays_within_what_lambda_can_answer() {
+    let h = harness();
+    // Templates of quotes, the most a webhook's 256 KiB allows: each weighs four times
+    // its length in Lambda's answer. 100 to a page would be 48 MB.
+    let quotes = "\"".repeat(30_000);
+    let raw = json!({"type": "raw", "content_type": "text/plain", "template": quotes});
+    let mut ids = vec![];
+    for i in 0..30 {
+        let mut body = hook();
+        body["name"] = json!(format!("large-{i}"));
+        body["body"] = raw.clone();
+        body["locales"] = json!({"ko": {"body": raw}, "ja": {"body": raw}, "de": {"body": raw}});
+        ids.push(
+            h.create("acme", body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut seen = vec![];
+    let mut pages = 0;
+    let mut uri = "/v1/projects/acme/webhooks?limit=100".to_string();
+    loop {
+        let (status, page) = h.call("GET", &uri, Some(ADMIN), None).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let weight = in_lambdas_answer(&page);
+        assert!(weight < 6_000_000, "page {pages}: {weight} bytes");
+        let data = page["data"].as_array().unwrap();
+        assert!(!data.is_empty(), "page {pages} is empty");
+        seen.extend(data.iter().map(|w| w["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("/v1/projects/acme/webhooks?limit=100&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every webhook once, in order");
+    assert!(pages >= 3, "{pages} pages");
+    // Small webhooks still come 100 to a page.
+    for i in 0..120 {
+        let mut body = hook();
+        body["name"] = json!(format!("small-{i}"));
+        h.create("globex", body).await;
+    }
+    let (_, page) = h
+        .call(
+            "GET",
+            "/v1/projects/globex/webhooks?limit=100",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 100);
+}
+
 #[tokio::test]
 async fn listing_pages_with_an_opaque_cursor_bound_to_the_project() {
     let h = harness();
