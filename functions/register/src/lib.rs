@@ -655,6 +655,11 @@ struct TestResponse {
     body: String,
 }
 
+/// The longest a test send waits on its receiver. It answers within the request, and API
+/// Gateway gives up on an HTTP API request at 30 s, answering 503 in its own shape while
+/// the function goes on: a webhook's own timeout (up to 90 s) is for deliveries.
+const TEST_SEND_WAIT: Duration = Duration::from_secs(25);
+
 async fn test_send(
     State(state): State<AppState>,
     ApiPath((project, id)): ApiPath<(String, String)>,
@@ -681,14 +686,18 @@ async fn test_send(
     let now = clock::now_ms();
     let signed = sign_request(rendered, &webhook, &ids::new_id("msg", now), now)
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let sent = state
-        .sender
-        .send(
-            &signed,
-            Duration::from_secs(u64::from(webhook.spec.timeout_seconds)),
-        )
-        .await;
+    let timeout = Duration::from_secs(u64::from(webhook.spec.timeout_seconds));
+    let waited = timeout.min(TEST_SEND_WAIT);
+    let sent = state.sender.send(&signed, waited).await;
     tracing::info!(webhook_id = %id, status_code = sent.outcome.status_code(), reason = sent.outcome.error(), "test send");
+    let error = match sent.outcome {
+        hookline_core::retry::Outcome::Timeout if waited < timeout => Some(format!(
+            "no answer within {} s, the most a test send waits (API Gateway answers for at most 30 s); deliveries wait the webhook's {} s",
+            waited.as_secs(),
+            timeout.as_secs()
+        )),
+        _ => sent.outcome.error(),
+    };
     let delivered = matches!(sent.outcome.class(), hookline_core::retry::Class::Delivered);
     // The request is shown back; the credentials in it are not.
     let request_headers = shown_headers(signed.headers);
@@ -716,7 +725,7 @@ async fn test_send(
         duration_ms: sent.duration_ms,
         outcome: if delivered { "delivered" } else { "failed" },
         retryable: sent.outcome.is_retryable(),
-        error: sent.outcome.error(),
+        error,
     })
     .into_response())
 }

@@ -1065,6 +1065,51 @@ async fn test_send_signs_sends_and_reports_without_leaking_the_credential() {
 }
 
 #[tokio::test]
+async fn a_test_send_waits_on_its_receiver_no_longer_than_api_gateway_does() {
+    // A receiver that takes the request and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let h = harness_with(TargetPolicy {
+        allow_private: true,
+    });
+    let mut body = hook();
+    body["url"] = json!(format!("http://{addr}/slow"));
+    body["timeout_seconds"] = json!(90);
+    let id = h.create("acme", body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, result) = h
+        .call(
+            "POST",
+            &format!("/v1/projects/acme/webhooks/{id}/test"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    // Answered by Hookline before API Gateway's 30 s, saying why it stopped waiting.
+    assert_eq!(status, StatusCode::OK, "{result}");
+    assert_eq!(
+        (result["outcome"].clone(), result["retryable"].clone()),
+        (json!("failed"), json!(true))
+    );
+    assert_eq!(
+        result["error"],
+        "no answer within 25 s, the most a test send waits (API Gateway answers for at most 30 s); deliveries wait the webhook's 90 s"
+    );
+    assert!(
+        (25_000..30_000).contains(&result["duration_ms"].as_u64().unwrap()),
+        "{result}"
+    );
+}
+
+#[tokio::test]
 async fn test_send_to_an_internal_address_is_refused_at_send_time() {
     use axum::routing::any;
     use std::sync::atomic::{AtomicUsize, Ordering};
