@@ -799,3 +799,136 @@ async fn events_are_listed_newest_first_by_type_in_pages() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn filtered_listings_read_a_bounded_number_of_pages_and_go_on_by_cursor() {
+    use futures_util::StreamExt;
+    use hookline_core::model::{DeliveryStatus, Event};
+    use hookline_core::store::dynamo::{DynamoEventStore, MAX_SCAN_PAGES};
+    use hookline_core::store::{EventRecord, EventStore};
+
+    // One failure, oldest, below more deliveries than one call reads (50 a page).
+    let log = DynamoAttemptLog::new(dynamo().await, emulator().var("HOOKLINE_ATTEMPTS_TABLE"));
+    let project = new_id("proj", now_ms());
+    let now = now_ms();
+    let failed = new_id("msg", now - 900_000);
+    let many = MAX_SCAN_PAGES * 50 + 100;
+    let mut attempts = vec![attempt(
+        &project,
+        "wh_1",
+        &failed,
+        1,
+        AttemptStatus::Failed,
+        now - 900_000,
+    )];
+    attempts.extend((0..many).map(|i| {
+        let at = now - 800_000 + i as i64 * 10;
+        attempt(
+            &project,
+            "wh_1",
+            &new_id("msg", at),
+            1,
+            AttemptStatus::Delivered,
+            at,
+        )
+    }));
+    futures_util::stream::iter(&attempts)
+        .for_each_concurrent(16, |a| async {
+            log.record(a, now + DAY).await.unwrap();
+        })
+        .await;
+    let mut calls = 0;
+    let mut cursor: Option<String> = None;
+    let mut found = Vec::new();
+    loop {
+        calls += 1;
+        let page = log
+            .deliveries(
+                &project,
+                "wh_1",
+                Some(DeliveryStatus::Failed),
+                10,
+                cursor.as_deref(),
+                now,
+            )
+            .await
+            .unwrap();
+        found.extend(page.items.iter().map(|d| d.id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!((found, calls), (vec![failed.clone()], 2));
+    let (mut calls, mut cursor, mut found) = (0, None::<String>, Vec::new());
+    loop {
+        calls += 1;
+        let page = log
+            .for_webhook(
+                &project,
+                "wh_1",
+                Some(AttemptStatus::Failed),
+                10,
+                cursor.as_deref(),
+                now,
+            )
+            .await
+            .unwrap();
+        found.extend(page.items.iter().map(|a| a.delivery_id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!((found, calls), (vec![failed], 2));
+    // Unfiltered, pages are full as before.
+    let page = log
+        .deliveries(&project, "wh_1", None, 100, None, now)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 100);
+
+    // Events: a page of 10 reads 11 a query. One of another type, oldest.
+    let store = DynamoEventStore::new(dynamo().await, emulator().var("HOOKLINE_EVENTS_TABLE"));
+    let record = |i: usize, t: &str| {
+        let event = Event::from_input(
+            decode_json(format!(r#"{{"id":"e{i}","type":"{t}"}}"#).as_bytes()).unwrap(),
+            now,
+            || unreachable!(),
+        )
+        .unwrap();
+        EventRecord {
+            project_id: project.clone(),
+            event,
+            deliveries: Default::default(),
+            skipped: Default::default(),
+            enqueued: Default::default(),
+            complete: true,
+            lease_until: now,
+            created_at: now + i as i64,
+            operational: false,
+            expires_at: now + DAY,
+        }
+    };
+    let mut records = vec![record(0, "rare.one")];
+    records.extend((1..=MAX_SCAN_PAGES * 11 + 30).map(|i| record(i, "common.one")));
+    futures_util::stream::iter(&records)
+        .for_each_concurrent(16, |r| async {
+            assert!(store.create(r).await.unwrap());
+        })
+        .await;
+    let (mut calls, mut cursor, mut found) = (0, None::<String>, Vec::new());
+    loop {
+        calls += 1;
+        let page = store
+            .list(&project, Some("rare.one"), 10, cursor.as_deref(), now)
+            .await
+            .unwrap();
+        found.extend(page.items.iter().map(|e| e.id.clone()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!((found, calls), (vec!["e0".to_string()], 2));
+}

@@ -23,14 +23,22 @@ export function pagedTable({ label, columns, load, row, empty = "Nothing yet." }
   const show = async () => {
     fill(note);
     try {
-      const result = await load(cursors[page]);
+      let result = await load(cursors[page]);
+      // A filtered listing may answer a short page, even an empty one, with a cursor to
+      // go on (each call reads a bounded stretch of the table): read on, a few calls.
+      for (let more = 0; result.data.length === 0 && result.next_cursor && more < 4; more += 1) {
+        cursors[page] = result.next_cursor;
+        result = await load(cursors[page]);
+      }
       fill(body, result.data.map((item) => {
         const tr = row(item);
         // Each cell says its column, for the narrow layout (CSS shows it as a label).
         tr.querySelectorAll("td").forEach((td, i) => td.setAttribute("data-label", columns[i] ?? ""));
         return tr;
       }));
-      if (result.data.length === 0) fill(note, status(empty));
+      if (result.data.length === 0) {
+        fill(note, status(result.next_cursor ? "None in what was read so far; Next reads further." : empty));
+      }
       nextCursor = result.next_cursor;
       next.disabled = !nextCursor;
       previous.disabled = page === 0;

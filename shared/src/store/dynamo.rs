@@ -570,6 +570,9 @@ impl DynamoAttemptLog {
 
     /// Queries a webhook's delivery records newest first, from `start` (inclusive) down,
     /// with `filter` on top of the expiry; `take` says whether to go on after a record.
+    /// Returns where it stopped when it read [`MAX_SCAN_PAGES`] pages with `take` still
+    /// asking for more: the key of the last delivery it read, for a cursor that goes on
+    /// below it.
     async fn scan_down(
         &self,
         project: &str,
@@ -578,11 +581,11 @@ impl DynamoAttemptLog {
         status: Option<(&str, AttributeValue)>,
         now: Millis,
         mut take: impl FnMut(Delivery) -> bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         if from < DELIVERY_PREFIX {
             // A cursor edited below every delivery key: nothing is older, and DynamoDB
             // would refuse the inverted BETWEEN as a bad request.
-            return Ok(());
+            return Ok(None);
         }
         let mut filter = "expires_at > :now".to_string();
         if let Some((expression, _)) = &status {
@@ -590,7 +593,7 @@ impl DynamoAttemptLog {
             filter.push_str(expression);
         }
         let mut start: Option<Item> = None;
-        loop {
+        for _ in 0..MAX_SCAN_PAGES {
             let mut query = self
                 .client
                 .query()
@@ -615,16 +618,29 @@ impl DynamoAttemptLog {
             let out = query.send().await.map_err(unavailable)?;
             for item in out.items() {
                 if !take(Self::decode(item)?) {
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             match out.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(()),
+                _ => return Ok(None),
             }
         }
+        let stopped_at = start
+            .as_ref()
+            .and_then(|key| key.get("attempt_key"))
+            .and_then(|key| key.as_s().ok())
+            .cloned();
+        Ok(stopped_at)
     }
 }
+
+/// The most pages of a partition one listing request reads. A listing filtered by status
+/// or type reads past what the filter drops, and a webhook's deliveries (or a project's
+/// events) may be a million: the few failures among them would have taken thousands of
+/// queries, past the request's 9 s (a 503 every time). A request stops here, with what it
+/// found (maybe nothing) and a cursor that goes on from where it stopped.
+pub const MAX_SCAN_PAGES: usize = 20;
 
 /// An attempt as its delivery's `history` keeps it: without what the delivery's item
 /// holds once (project, webhook, delivery, event and its type), about 200 bytes fewer
@@ -862,17 +878,20 @@ impl AttemptLog for DynamoAttemptLog {
             .map_or(DELIVERY_END, |(delivery, _)| delivery);
         let filter = status.map(|st| ("contains(#sts, :status)", s(st.as_str())));
         let mut found: Vec<(String, Attempt)> = Vec::new();
-        self.scan_down(project, webhook_id, from, filter, now, |delivery| {
-            for (position, attempt) in super::attempts_of(&delivery, status, after) {
-                found.push((
-                    super::attempt_cursor(&delivery.id, position),
-                    attempt.clone(),
-                ));
-            }
-            found.len() <= limit
-        })
-        .await?;
-        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, a)| a))
+        let stopped = self
+            .scan_down(project, webhook_id, from, filter, now, |delivery| {
+                for (position, attempt) in super::attempts_of(&delivery, status, after) {
+                    found.push((
+                        super::attempt_cursor(&delivery.id, position),
+                        attempt.clone(),
+                    ));
+                }
+                found.len() <= limit
+            })
+            .await?;
+        let page = Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, a)| a);
+        // Stopped short: go on below the last delivery read, none of its attempts left.
+        Ok(page.or_after(stopped.map(|delivery| super::attempt_cursor(&delivery, 0))))
     }
 
     async fn deliveries(
@@ -887,15 +906,16 @@ impl AttemptLog for DynamoAttemptLog {
         let filter = status.map(|st| ("#st = :status", s(st.as_str())));
         let from = after.unwrap_or(DELIVERY_END);
         let mut found = Vec::new();
-        self.scan_down(project, webhook_id, from, filter, now, |delivery| {
-            // BETWEEN is inclusive: the cursor's own delivery was on the last page.
-            if Some(delivery.id.as_str()) != after {
-                found.push(delivery);
-            }
-            found.len() <= limit
-        })
-        .await?;
-        Ok(Page::from_overfetch(found, limit, |d| d.id.clone()))
+        let stopped = self
+            .scan_down(project, webhook_id, from, filter, now, |delivery| {
+                // BETWEEN is inclusive: the cursor's own delivery was on the last page.
+                if Some(delivery.id.as_str()) != after {
+                    found.push(delivery);
+                }
+                found.len() <= limit
+            })
+            .await?;
+        Ok(Page::from_overfetch(found, limit, |d| d.id.clone()).or_after(stopped))
     }
 
     async fn get_deliveries(
@@ -1399,7 +1419,7 @@ impl EventStore for DynamoEventStore {
         if event_type.is_some() {
             filter.push_str(" AND event_type = :type");
         }
-        loop {
+        for _ in 0..MAX_SCAN_PAGES {
             let mut query = self
                 .client
                 .query()
@@ -1432,10 +1452,22 @@ impl EventStore for DynamoEventStore {
             }
             match out.last_evaluated_key() {
                 Some(key) if !key.is_empty() && found.len() <= limit => start = Some(key.clone()),
-                _ => break,
+                _ => {
+                    start = None;
+                    break;
+                }
             }
         }
-        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone()).map(|(_, e)| e))
+        // Stopped short (the type filter dropped page after page): go on after the last
+        // event read.
+        let stopped = start
+            .as_ref()
+            .and_then(|key| key.get("listed_key"))
+            .and_then(|key| key.as_s().ok())
+            .cloned();
+        Ok(Page::from_overfetch(found, limit, |(k, _)| k.clone())
+            .map(|(_, e)| e)
+            .or_after(stopped))
     }
 
     async fn abandoned(

@@ -47,6 +47,15 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// This page, or, when it has no next page of its own, one that goes on `after` a
+    /// listing stopped short (a page of fewer items than asked, maybe none).
+    pub fn or_after(mut self, after: Option<String>) -> Page<T> {
+        if self.next.is_none() {
+            self.next = after;
+        }
+        self
+    }
+
     /// A page from up to `limit + 1` items read in order: the extra item only says there
     /// is more, and the cursor is the key of the last item kept.
     pub fn from_overfetch(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
@@ -166,7 +175,9 @@ pub trait AttemptLog: Send + Sync {
     /// changed it since: its resend could not be queued.
     async fn restore(&self, seen: &Delivery, reopened_at: Millis) -> Result<(), StoreError>;
     /// A webhook's attempts, newest delivery first and its newest attempt first,
-    /// optionally of one status, after a cursor key.
+    /// optionally of one status, after a cursor key. A page may hold fewer than `limit`,
+    /// even none, with a cursor to go on (a filtered listing reads a bounded number of
+    /// pages per call).
     async fn for_webhook(
         &self,
         project: &str,
@@ -177,7 +188,7 @@ pub trait AttemptLog: Send + Sync {
         now: Millis,
     ) -> Result<Page<Attempt>, StoreError>;
     /// A webhook's deliveries, newest first, optionally of one status, after a cursor
-    /// key (a delivery id).
+    /// key (a delivery id). Short pages as for [`AttemptLog::for_webhook`].
     async fn deliveries(
         &self,
         project: &str,
