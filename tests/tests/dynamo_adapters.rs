@@ -366,23 +366,22 @@ async fn the_attempt_log_keeps_deliveries_with_their_attempts_and_skips_expired_
         }
     }
     // A status filter, in pages that cut through a delivery.
-    let mut retrying = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = log
-            .for_webhook(&project, "wh_1", Some(Retrying), 2, cursor.as_deref(), now)
+    let (log_ref, project_ref) = (&log, project.as_str());
+    let (retrying, _) = every_page(|cursor| async move {
+        let page = log_ref
+            .for_webhook(
+                project_ref,
+                "wh_1",
+                Some(Retrying),
+                2,
+                cursor.as_deref(),
+                now,
+            )
             .await
             .unwrap();
-        retrying.extend(
-            page.items
-                .iter()
-                .map(|a| (a.delivery_id.clone(), a.attempt)),
-        );
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        page.map(|a| (a.delivery_id, a.attempt))
+    })
+    .await;
     assert_eq!(
         retrying,
         vec![(d2.clone(), 1), (d1.clone(), 2), (d1.clone(), 1)]
@@ -776,19 +775,15 @@ async fn events_are_listed_newest_first_by_type_in_pages() {
         (all.items[0].matched, all.items[0].event_type.as_str()),
         (1, "a.b")
     );
-    let mut typed = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = store
-            .list(&project, Some("a.b"), 2, cursor.as_deref(), now)
+    let (store_ref, project_ref) = (&store, project.as_str());
+    let (typed, _) = every_page(|cursor| async move {
+        let page = store_ref
+            .list(project_ref, Some("a.b"), 2, cursor.as_deref(), now)
             .await
             .unwrap();
-        typed.extend(page.items.iter().map(|e| e.id.clone()));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        page.map(|e| e.id)
+    })
+    .await;
     assert_eq!(typed, ["e3", "e2", "e0"]);
     assert!(
         store
@@ -798,6 +793,24 @@ async fn events_are_listed_newest_first_by_type_in_pages() {
             .items
             .is_empty()
     );
+}
+
+/// Follows a listing's cursors to its end: the items of all its pages, and the calls.
+async fn every_page<T, F, Fut>(mut call: F) -> (Vec<T>, usize)
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = hookline_core::store::Page<T>>,
+{
+    let (mut items, mut calls, mut cursor) = (Vec::new(), 0, None);
+    loop {
+        calls += 1;
+        let page = call(cursor.take()).await;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return (items, calls),
+        }
+    }
 }
 
 #[tokio::test]
@@ -837,14 +850,11 @@ async fn filtered_listings_read_a_bounded_number_of_pages_and_go_on_by_cursor() 
             log.record(a, now + DAY).await.unwrap();
         })
         .await;
-    let mut calls = 0;
-    let mut cursor: Option<String> = None;
-    let mut found = Vec::new();
-    loop {
-        calls += 1;
+    let (log, project) = (&log, project.as_str());
+    let (found, calls) = every_page(|cursor| async move {
         let page = log
             .deliveries(
-                &project,
+                project,
                 "wh_1",
                 Some(DeliveryStatus::Failed),
                 10,
@@ -853,19 +863,14 @@ async fn filtered_listings_read_a_bounded_number_of_pages_and_go_on_by_cursor() 
             )
             .await
             .unwrap();
-        found.extend(page.items.iter().map(|d| d.id.clone()));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        page.map(|d| d.id)
+    })
+    .await;
     assert_eq!((found, calls), (vec![failed.clone()], 2));
-    let (mut calls, mut cursor, mut found) = (0, None::<String>, Vec::new());
-    loop {
-        calls += 1;
+    let (found, calls) = every_page(|cursor| async move {
         let page = log
             .for_webhook(
-                &project,
+                project,
                 "wh_1",
                 Some(AttemptStatus::Failed),
                 10,
@@ -874,16 +879,13 @@ async fn filtered_listings_read_a_bounded_number_of_pages_and_go_on_by_cursor() 
             )
             .await
             .unwrap();
-        found.extend(page.items.iter().map(|a| a.delivery_id.clone()));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        page.map(|a| a.delivery_id)
+    })
+    .await;
     assert_eq!((found, calls), (vec![failed], 2));
     // Unfiltered, pages are full as before.
     let page = log
-        .deliveries(&project, "wh_1", None, 100, None, now)
+        .deliveries(project, "wh_1", None, 100, None, now)
         .await
         .unwrap();
     assert_eq!(page.items.len(), 100);
@@ -898,7 +900,7 @@ async fn filtered_listings_read_a_bounded_number_of_pages_and_go_on_by_cursor() 
         )
         .unwrap();
         EventRecord {
-            project_id: project.clone(),
+            project_id: project.to_string(),
             event,
             deliveries: Default::default(),
             skipped: Default::default(),
@@ -917,18 +919,14 @@ async fn filtered_listings_read_a_bounded_number_of_pages_and_go_on_by_cursor() 
             assert!(store.create(r).await.unwrap());
         })
         .await;
-    let (mut calls, mut cursor, mut found) = (0, None::<String>, Vec::new());
-    loop {
-        calls += 1;
+    let store = &store;
+    let (found, calls) = every_page(|cursor| async move {
         let page = store
-            .list(&project, Some("rare.one"), 10, cursor.as_deref(), now)
+            .list(project, Some("rare.one"), 10, cursor.as_deref(), now)
             .await
             .unwrap();
-        found.extend(page.items.iter().map(|e| e.id.clone()));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+        page.map(|e| e.id)
+    })
+    .await;
     assert_eq!((found, calls), (vec!["e0".to_string()], 2));
 }
