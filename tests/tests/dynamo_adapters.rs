@@ -10,7 +10,8 @@ use hookline_core::model::{
 };
 use hookline_core::store::dynamo::{DynamoApiKeyStore, DynamoAttemptLog, DynamoWebhookStore};
 use hookline_core::store::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, PortalTerms, StoreError, WebhookStore,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, MAX_WEBHOOKS_PER_PROJECT, PortalTerms, StoreError,
+    WebhookStore,
 };
 use hookline_e2e::Emulator;
 
@@ -144,6 +145,75 @@ async fn subscribers_are_found_in_one_query_as_matching_says() {
         }
     }
     assert_eq!(checked, 25);
+}
+
+#[tokio::test]
+async fn a_project_holds_at_most_the_webhook_limit_counted_exactly() {
+    use futures_util::StreamExt;
+    let store = DynamoWebhookStore::new(dynamo().await, emulator().var("HOOKLINE_WEBHOOKS_TABLE"));
+    let project = new_id("proj", now_ms());
+    let limit = MAX_WEBHOOKS_PER_PROJECT as usize;
+    let create_all = |n: usize| {
+        let store = &store;
+        let project = &project;
+        futures_util::stream::iter(0..n)
+            .map(move |_| async move {
+                let w = webhook(project, &["a.b"], true);
+                store.create(&w).await.map(|()| w.id)
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+    };
+    let first: Vec<String> = create_all(limit - 10)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    // Twenty at once for the last ten places: ten get one, ten are refused.
+    let last = create_all(20).await;
+    assert_eq!(last.iter().filter(|r| r.is_ok()).count(), 10);
+    assert!(
+        last.iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, StoreError::LimitReached))
+    );
+    // The count is not a webhook: listings and subscribers hold the webhooks only.
+    let (listed, _) = every_page(|cursor| {
+        let store = &store;
+        let project = &project;
+        async move { store.list(project, 100, cursor.as_deref()).await.unwrap() }
+    })
+    .await;
+    assert_eq!(listed.len(), limit);
+    assert_eq!(
+        store
+            .subscribers(&project, "a.b", None, false)
+            .await
+            .unwrap()
+            .len(),
+        limit
+    );
+    // A delete frees one place, once; a create that finds its id taken takes none.
+    assert!(store.delete(&project, &first[0]).await.unwrap());
+    assert!(!store.delete(&project, &first[0]).await.unwrap());
+    let taken = store.get(&project, &first[1]).await.unwrap().unwrap();
+    assert!(matches!(
+        store.create(&taken).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    store
+        .create(&webhook(&project, &["a.b"], true))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create(&webhook(&project, &["a.b"], true)).await,
+        Err(StoreError::LimitReached)
+    ));
+    // Another project's count is its own.
+    store
+        .create(&webhook(&new_id("proj", now_ms()), &["a.b"], true))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -821,7 +821,8 @@ async fn hostile_templates_and_events_are_delivered_or_fail_their_render() {
         ) else {
             continue;
         };
-        let webhook = Webhook::new("acme", spec, now_ms());
+        // A project holds at most 1,000 webhooks.
+        let webhook = Webhook::new(&format!("acme-{}", i / 1000), spec, now_ms());
         h.webhooks.create(&webhook).await.unwrap();
         let mut t = task(&webhook);
         t.event = Some(event.clone());

@@ -434,6 +434,58 @@ async fn a_page_of_large_webhooks_stays_within_what_lambda_can_answer() {
 }
 
 #[tokio::test]
+async fn a_project_past_its_webhook_limit_is_told_so_and_nothing_is_stored() {
+    let h = harness();
+    let limit = hookline_core::store::MAX_WEBHOOKS_PER_PROJECT as usize;
+    let mut first = String::new();
+    for i in 0..limit {
+        let id = h.create("acme", hook()).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if i == 0 {
+            first = id;
+        }
+    }
+    let count = async |h: &Harness| {
+        h.webhooks
+            .list("acme", 2 * limit, None)
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    let (status, v) = h
+        .call(
+            "POST",
+            "/v1/projects/acme/webhooks",
+            Some(ADMIN),
+            Some(hook()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(error_code(&v), ("webhook_limit", None));
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("1000"),
+        "{v}"
+    );
+    assert_eq!(count(&h).await, limit);
+    // Another project is not held by it; a delete frees a place.
+    h.create("globex", hook()).await;
+    let (status, _) = h
+        .call(
+            "DELETE",
+            &format!("/v1/projects/acme/webhooks/{first}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    h.create("acme", hook()).await;
+    assert_eq!(count(&h).await, limit);
+}
+
+#[tokio::test]
 async fn listing_pages_with_an_opaque_cursor_bound_to_the_project() {
     let h = harness();
     let mut ids = vec![];

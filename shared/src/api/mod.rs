@@ -179,6 +179,13 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict => {
                 ApiError::Conflict("the resource changed; read it again".into())
             }
+            StoreError::LimitReached => ApiError::NotNow {
+                code: "webhook_limit",
+                message: format!(
+                    "this project holds {} webhooks, the most one may: delete one first",
+                    crate::store::MAX_WEBHOOKS_PER_PROJECT
+                ),
+            },
             // An outage, not a bug: the cause is logged, the client told to retry.
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %crate::error::chain(cause.as_ref()), "the store is unavailable");

@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use std::collections::BTreeMap;
 
 use super::{
-    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, HealthStore, Page, PortalTerms,
-    StoreError, WebhookStore,
+    ApiKeyRecord, ApiKeyStore, AttemptLog, EventRecord, EventStore, HealthStore,
+    MAX_WEBHOOKS_PER_PROJECT, Page, PortalTerms, StoreError, WebhookStore,
 };
 use crate::clock::Millis;
 use crate::health::{Failing, HealthRecord, Update, WINDOW_HOURS, hour_of};
@@ -174,6 +175,12 @@ async fn query_all(
     }
 }
 
+/// The item beside a project's webhooks that counts them (`webhooks`, a number); it
+/// sorts before every webhook id, and listings ask for ids that begin `wh_`.
+const COUNT_ITEM: &str = "#count";
+const WEBHOOK_ID_PREFIX: &str = "wh_";
+const WEBHOOKS_OF_PROJECT: &str = "project_id = :p AND begins_with(webhook_id, :wh)";
+
 pub struct DynamoWebhookStore {
     client: Client,
     table: String,
@@ -210,16 +217,56 @@ impl DynamoWebhookStore {
 
 #[async_trait]
 impl WebhookStore for DynamoWebhookStore {
+    /// The webhook and its project's count in one transaction: the count goes up only
+    /// with a webhook stored, and never past [`MAX_WEBHOOKS_PER_PROJECT`]. The webhook's
+    /// id is the request token, so a retry of a try that landed is not a second create.
     async fn create(&self, webhook: &Webhook) -> Result<(), StoreError> {
-        self.client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(Self::item(webhook)?))
             .condition_expression("attribute_not_exists(webhook_id)")
+            .build()
+            .map_err(unavailable)?;
+        let count = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key("project_id", s(&webhook.project_id))
+            .key("webhook_id", s(COUNT_ITEM))
+            .update_expression("ADD webhooks :one")
+            .condition_expression("attribute_not_exists(webhooks) OR webhooks < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(MAX_WEBHOOKS_PER_PROJECT))
+            .build()
+            .map_err(unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .client_request_token(&webhook.id)
             .send()
-            .await
-            .map_err(|e| conditional(e, StoreError::AlreadyExists))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx)) => match ctx.err() {
+                TransactWriteItemsError::TransactionCanceledException(e) => {
+                    let failed = |i: usize| {
+                        e.cancellation_reasons()
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .is_some_and(|code| code == "ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        Err(StoreError::AlreadyExists)
+                    } else if failed(1) {
+                        Err(StoreError::LimitReached)
+                    } else {
+                        Err(unavailable(SdkError::ServiceError(ctx)))
+                    }
+                }
+                _ => Err(unavailable(SdkError::ServiceError(ctx))),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
     }
 
     async fn get(&self, project: &str, id: &str) -> Result<Option<Webhook>, StoreError> {
@@ -246,8 +293,9 @@ impl WebhookStore for DynamoWebhookStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("project_id = :p")
+            .key_condition_expression(WEBHOOKS_OF_PROJECT)
             .expression_attribute_values(":p", s(project))
+            .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX));
         if let Some(after) = after {
             query = query
@@ -276,17 +324,43 @@ impl WebhookStore for DynamoWebhookStore {
         Ok(())
     }
 
+    /// The webhook and one off its project's count, in one transaction.
     async fn delete(&self, project: &str, id: &str) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(&self.table)
             .key("project_id", s(project))
             .key("webhook_id", s(id))
             .condition_expression("attribute_exists(webhook_id)")
+            .build()
+            .map_err(unavailable)?;
+        let count = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.table)
+            .key("project_id", s(project))
+            .key("webhook_id", s(COUNT_ITEM))
+            .update_expression("ADD webhooks :minus_one")
+            .expression_attribute_values(":minus_one", n(-1))
+            .build()
+            .map_err(unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
             .send()
             .await;
-        condition_held(result)
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) => match ctx.err() {
+                TransactWriteItemsError::TransactionCanceledException(e)
+                    if e.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
+                {
+                    Ok(false)
+                }
+                _ => Err(unavailable(SdkError::ServiceError(ctx))),
+            },
+            Err(other) => Err(unavailable(other)),
+        }
     }
 
     async fn subscribers(
@@ -315,9 +389,10 @@ impl WebhookStore for DynamoWebhookStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("project_id = :p")
+                .key_condition_expression(WEBHOOKS_OF_PROJECT)
                 .filter_expression(&filter)
                 .expression_attribute_values(":p", s(project))
+                .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
                 .expression_attribute_values(":on", AttributeValue::Bool(true))
                 .expression_attribute_values(":type", s(event_type));
             if !operational {

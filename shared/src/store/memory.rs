@@ -30,6 +30,13 @@ impl WebhookStore for InMemoryWebhookStore {
         if items.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
         }
+        let held = items
+            .keys()
+            .filter(|(p, _)| *p == webhook.project_id)
+            .count();
+        if held >= super::MAX_WEBHOOKS_PER_PROJECT as usize {
+            return Err(StoreError::LimitReached);
+        }
         items.insert(key, webhook.clone());
         Ok(())
     }

@@ -32,6 +32,9 @@ pub enum StoreError {
     /// A create found the item already there.
     #[error("the item already exists")]
     AlreadyExists,
+    /// A create would pass a limit on how many such items there may be.
+    #[error("the limit on such items is reached")]
+    LimitReached,
     /// An item that does not decode: a bug or a manual edit, never the caller's fault.
     #[error("a stored item does not decode: {0}")]
     Corrupt(String),
@@ -77,9 +80,18 @@ impl<T> Page<T> {
     }
 }
 
+/// The most webhooks one project may hold. One event's fan-out lists every webhook it
+/// matched in the event's record, a DynamoDB item of at most 400 KB that also holds the
+/// event (up to 256 KiB, deflated): 1,000 deliveries take about 60 KB of it, where
+/// 8,000 would pass it with even a small event, and the event could then not be accepted
+/// at all. A project is one customer; a customer with a thousand endpoints is past what
+/// any webhook sender is for.
+pub const MAX_WEBHOOKS_PER_PROJECT: u32 = 1000;
+
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    /// Stores a new webhook; `AlreadyExists` if the id is taken.
+    /// Stores a new webhook; `AlreadyExists` if the id is taken, `LimitReached` if its
+    /// project already holds [`MAX_WEBHOOKS_PER_PROJECT`].
     async fn create(&self, webhook: &Webhook) -> Result<(), StoreError>;
     async fn get(&self, project: &str, id: &str) -> Result<Option<Webhook>, StoreError>;
     /// A project's webhooks in id (= creation) order, after `after`.
