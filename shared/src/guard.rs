@@ -31,8 +31,19 @@ pub enum TargetError {
         "{0} is an internationalised (IDN or punycode) host name, which webhooks may not target: it can pass for another host"
     )]
     InternationalHost(String),
-    #[error("{host} is a {reason} address, which webhooks may not target")]
+    #[error(
+        "{host} is {} {reason} address, which webhooks may not target",
+        article(reason)
+    )]
     Internal { host: String, reason: &'static str },
+}
+
+/// "an unspecified address", "an IETF …", "a private …".
+fn article(reason: &str) -> &'static str {
+    match reason.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u' | 'I') => "an",
+        _ => "a",
+    }
 }
 
 /// Why an address is internal, or `None` for a public unicast address.
@@ -221,6 +232,21 @@ mod tests {
     const STRICT: TargetPolicy = TargetPolicy {
         allow_private: false,
     };
+
+    #[test]
+    fn the_reason_reads_with_its_article() {
+        let message = |url: &str| {
+            check_url(url, STRICT)
+                .map(|_| String::new())
+                .unwrap_or_else(|e| e.to_string())
+        };
+        assert_eq!(
+            message("http://0.0.0.0/"),
+            "0.0.0.0 is an unspecified (0.0.0.0/8) address, which webhooks may not target"
+        );
+        assert!(message("http://192.0.0.170/").contains("is an IETF protocol assignment address"));
+        assert!(message("http://10.0.0.1/").contains("is a private address"));
+    }
 
     #[test]
     fn refuses_hostile_targets() {
