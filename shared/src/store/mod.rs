@@ -82,7 +82,7 @@ impl<T> Page<T> {
 
 /// The most webhooks one project may hold. One event's fan-out lists every webhook it
 /// matched in the event's record, a DynamoDB item of at most 400 KB that also holds the
-/// event (up to 256 KiB, deflated): 1,000 deliveries take about 60 KB of it, where
+/// event (up to 256 KiB, deflated): 1,000 deliveries take about 50 KB of it, where
 /// 8,000 would pass it with even a small event, and the event could then not be accepted
 /// at all. A project is one customer; a customer with a thousand endpoints is past what
 /// any webhook sender is for.
