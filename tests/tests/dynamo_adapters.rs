@@ -216,6 +216,92 @@ async fn a_project_holds_at_most_the_webhook_limit_counted_exactly() {
         .unwrap();
 }
 
+/// A DynamoDB that cancels each `TransactWriteItems` with the reasons `answers` gives
+/// for its turn (none: success), noting each call's `ClientRequestToken`.
+async fn transactions_answered(
+    answers: fn(usize) -> Option<&'static str>,
+) -> (
+    DynamoWebhookStore,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use aws_sdk_dynamodb::config::Credentials;
+    let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = tokens.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let seen = seen.clone();
+        async move {
+            let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let turn = {
+                let mut seen = seen.lock().unwrap();
+                seen.push(request["ClientRequestToken"].as_str().unwrap_or("").to_string());
+                seen.len() - 1
+            };
+            let json = [("content-type", "application/x-amz-json-1.0")];
+            match answers(turn) {
+                None => (axum::http::StatusCode::OK, json, "{}".to_string()),
+                Some(reasons) => (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    json,
+                    format!(
+                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled","CancellationReasons":{reasons}}}"#
+                    ),
+                ),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // The registration function's client, retries and all.
+    let sdk = hookline_core::aws::config(
+        Some(url),
+        Some("us-east-1".into()),
+        Some(Credentials::new("test", "test", None, None, "test")),
+    );
+    let client = hookline_core::aws::dynamo(&sdk, hookline_core::config::Waits::API);
+    let store = DynamoWebhookStore::new(client, "webhooks");
+    (store, tokens)
+}
+
+const CONFLICT: &str = r#"[{"Code":"None"},{"Code":"TransactionConflict"}]"#;
+
+#[tokio::test]
+async fn a_create_cancelled_by_another_transaction_is_tried_again_then_answered() {
+    // Two creates in one project meet on its count: DynamoDB cancels one, which the SDK
+    // does not retry. Tried again, with a token of its own each time.
+    let (store, tokens) = transactions_answered(|turn| (turn < 2).then_some(CONFLICT)).await;
+    let w = webhook("proj", &["a.b"], true);
+    store.create(&w).await.unwrap();
+    assert_eq!(
+        *tokens.lock().unwrap(),
+        [w.id.clone(), format!("{}.1", w.id), format!("{}.2", w.id)]
+    );
+    // One that keeps meeting others gives up after four tries: a 503, retry shortly.
+    let (store, tokens) = transactions_answered(|_| Some(CONFLICT)).await;
+    assert!(matches!(
+        store.create(&w).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(tokens.lock().unwrap().len(), 4);
+    // A failed condition is an answer, at once: which item's says which.
+    let (store, tokens) =
+        transactions_answered(|_| Some(r#"[{"Code":"None"},{"Code":"ConditionalCheckFailed"}]"#))
+            .await;
+    assert!(matches!(
+        store.create(&w).await,
+        Err(StoreError::LimitReached)
+    ));
+    assert_eq!(tokens.lock().unwrap().len(), 1);
+    let (store, _) =
+        transactions_answered(|_| Some(r#"[{"Code":"ConditionalCheckFailed"},{"Code":"None"}]"#))
+            .await;
+    assert!(matches!(
+        store.create(&w).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(!store.delete("proj", &w.id).await.unwrap());
+}
+
 #[tokio::test]
 async fn api_keys_are_found_by_id_and_deleted_only_within_their_project() {
     let store = DynamoApiKeyStore::new(dynamo().await, emulator().var("HOOKLINE_API_KEYS_TABLE"));

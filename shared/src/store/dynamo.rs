@@ -181,6 +181,16 @@ const COUNT_ITEM: &str = "#count";
 const WEBHOOK_ID_PREFIX: &str = "wh_";
 const WEBHOOKS_OF_PROJECT: &str = "project_id = :p AND begins_with(webhook_id, :wh)";
 
+/// Tries of a transaction that another one keeps cancelling.
+const TRANSACT_TRIES: u32 = 4;
+
+/// How a transaction ended, short of an error.
+enum Transacted {
+    Done,
+    /// Its item of this index failed its condition; nothing was written.
+    ConditionFailed(usize),
+}
+
 pub struct DynamoWebhookStore {
     client: Client,
     table: String,
@@ -191,6 +201,54 @@ impl DynamoWebhookStore {
         Self {
             client,
             table: table.into(),
+        }
+    }
+
+    /// Writes `items` in one transaction. Another transaction on one of its items (two
+    /// creates in one project, on its count) cancels it with `TransactionConflict`,
+    /// which the SDK does not retry: it is tried again here, a few times, after a short
+    /// random pause. `token` makes the first try idempotent (a retry of it by the SDK
+    /// is not a second write); each try after a cancellation, which wrote nothing, has
+    /// a token of its own.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        token: Option<&str>,
+    ) -> Result<Transacted, StoreError> {
+        let mut tries = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .set_client_request_token(token.map(|t| match tries {
+                    0 => t.to_string(),
+                    n => format!("{t}.{n}"),
+                }))
+                .send()
+                .await;
+            tries += 1;
+            let ctx = match result {
+                Ok(_) => return Ok(Transacted::Done),
+                Err(SdkError::ServiceError(ctx)) => ctx,
+                Err(other) => return Err(unavailable(other)),
+            };
+            if let TransactWriteItemsError::TransactionCanceledException(e) = ctx.err() {
+                let codes: Vec<&str> = e
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect();
+                if let Some(i) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
+                    return Ok(Transacted::ConditionFailed(i));
+                }
+                if codes.contains(&"TransactionConflict") && tries < TRANSACT_TRIES {
+                    let pause = rand::random_range(10..=50) << (tries - 1);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    continue;
+                }
+            }
+            return Err(unavailable(SdkError::ServiceError(ctx)));
         }
     }
 
@@ -237,35 +295,14 @@ impl WebhookStore for DynamoWebhookStore {
             .expression_attribute_values(":max", n(MAX_WEBHOOKS_PER_PROJECT))
             .build()
             .map_err(unavailable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .client_request_token(&webhook.id)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ctx)) => match ctx.err() {
-                TransactWriteItemsError::TransactionCanceledException(e) => {
-                    let failed = |i: usize| {
-                        e.cancellation_reasons()
-                            .get(i)
-                            .and_then(|r| r.code())
-                            .is_some_and(|code| code == "ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        Err(StoreError::AlreadyExists)
-                    } else if failed(1) {
-                        Err(StoreError::LimitReached)
-                    } else {
-                        Err(unavailable(SdkError::ServiceError(ctx)))
-                    }
-                }
-                _ => Err(unavailable(SdkError::ServiceError(ctx))),
-            },
-            Err(other) => Err(unavailable(other)),
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact(items, Some(&webhook.id)).await? {
+            Transacted::Done => Ok(()),
+            Transacted::ConditionFailed(0) => Err(StoreError::AlreadyExists),
+            Transacted::ConditionFailed(_) => Err(StoreError::LimitReached),
         }
     }
 
@@ -341,26 +378,14 @@ impl WebhookStore for DynamoWebhookStore {
             .expression_attribute_values(":minus_one", n(-1))
             .build()
             .map_err(unavailable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) => match ctx.err() {
-                TransactWriteItemsError::TransactionCanceledException(e)
-                    if e.cancellation_reasons().first().and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
-                {
-                    Ok(false)
-                }
-                _ => Err(unavailable(SdkError::ServiceError(ctx))),
-            },
-            Err(other) => Err(unavailable(other)),
-        }
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        Ok(matches!(
+            self.transact(items, None).await?,
+            Transacted::Done
+        ))
     }
 
     async fn subscribers(
