@@ -690,6 +690,51 @@ async fn every_rendered_url_is_checked_even_when_the_last_one_is_kept() {
     assert_eq!(seen.received().len(), 3);
 }
 
+/// An event's value right after the host written out cannot move the delivery to
+/// another host: the attempt fails (not retried) and nothing is sent.
+#[tokio::test]
+async fn an_events_value_cannot_move_a_delivery_to_another_host() {
+    let h = harness();
+    let (base, seen) = receiver().await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let hook = h.hook("http://localhost{{ data.rest }}", json!({})).await;
+    let with_rest = |rest: &str| {
+        let mut t = task(&hook);
+        t.event = Some(
+            Event::from_input(
+                decode_json(
+                    json!({"id": "ev-1", "type": "order.placed", "data": {"rest": rest}})
+                        .to_string()
+                        .as_bytes(),
+                )
+                .unwrap(),
+                now_ms(),
+                || unreachable!(),
+            )
+            .unwrap(),
+        );
+        body(&t)
+    };
+    assert!(!h.deliver(&with_rest(&format!(":{port}/ok")), 1).await);
+    assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
+    assert!(
+        !h.deliver(&with_rest(&format!(".evil.example:{port}/ok")), 1)
+            .await
+    );
+    let a = h.last_attempt();
+    assert_eq!(
+        (a.status, a.status_code),
+        (AttemptStatus::Failed, None),
+        "{a:?}"
+    );
+    let error = a.error.unwrap_or_default();
+    assert!(
+        error.contains("`localhost.evil.example`") && error.contains("would send it elsewhere"),
+        "{error}"
+    );
+    assert_eq!(seen.received().len(), 1);
+}
+
 /// A webhook store with a bug: it panics when asked for one webhook.
 struct PanicsOn {
     inner: Arc<InMemoryWebhookStore>,

@@ -166,7 +166,7 @@ pub const MAX_LEVELS: usize = 100;
 /// … %}`, 60 KB) overflowed a 2 MiB stack.
 pub const MAX_OPERATORS: usize = 100;
 
-const BLOCK_TAGS: &[&str] = &[
+pub(super) const BLOCK_TAGS: &[&str] = &[
     "if",
     "unless",
     "for",
@@ -181,14 +181,14 @@ const BLOCK_TAGS: &[&str] = &[
 /// One `{{ … }}` or `{% … %}` of a template: where its inside starts (a byte offset into
 /// the source), whether it is a tag, and its inside. The content of `{% raw %}` is text,
 /// and is skipped.
-struct Markup<'a> {
-    offset: usize,
-    tag: bool,
-    inner: &'a str,
+pub(super) struct Markup<'a> {
+    pub(super) offset: usize,
+    pub(super) tag: bool,
+    pub(super) inner: &'a str,
 }
 
 /// The markup of a template, in order, as Liquid's lexer finds it.
-fn markup(source: &str) -> impl Iterator<Item = Markup<'_>> {
+pub(super) fn markup(source: &str) -> impl Iterator<Item = Markup<'_>> {
     let mut at = 0;
     std::iter::from_fn(move || {
         loop {
@@ -220,7 +220,7 @@ fn markup(source: &str) -> impl Iterator<Item = Markup<'_>> {
 }
 
 /// The name a tag's inside starts with.
-fn tag_name(inner: &str) -> &str {
+pub(super) fn tag_name(inner: &str) -> &str {
     inner
         .trim_start_matches('-')
         .trim_start()

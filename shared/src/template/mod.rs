@@ -8,6 +8,7 @@ mod condition;
 mod context;
 mod dates;
 mod encode;
+mod host;
 mod limits;
 mod numbers;
 mod shape;
@@ -23,6 +24,7 @@ use crate::clock;
 use crate::error::FieldError;
 use crate::model::{BodyTemplate, Event, HttpMethod, Webhook, WebhookSpec};
 use context::{Fields, Node, Object};
+use host::HostRule;
 use shape::Shape;
 
 /// The most a rendered body may weigh.
@@ -238,15 +240,43 @@ enum CompiledBody {
     },
 }
 
+/// A URL template and the host it must keep (see [`host`]).
+struct CompiledUrl {
+    template: Compiled,
+    host: Option<HostRule>,
+}
+
+fn compile_url(field: &str, source: &str) -> Result<CompiledUrl, FieldError> {
+    Ok(CompiledUrl {
+        template: parse(field, source)?,
+        host: HostRule::of(source),
+    })
+}
+
+impl CompiledUrl {
+    fn render(&self, ctx: &RenderContext<'_>) -> Result<String, Failure> {
+        let url = render_line(&self.template, ctx)?;
+        if let Some(rule) = &self.host
+            // One that does not parse, or has no host, is refused as it is sent.
+            && let Ok(parsed) = url::Url::parse(&url)
+            && let Some(host) = parsed.host_str()
+            && !rule.allows(host)
+        {
+            return Err(Failure::Failed(rule.refusal(host)));
+        }
+        Ok(url)
+    }
+}
+
 struct Variant {
-    url: Option<Compiled>,
+    url: Option<CompiledUrl>,
     body: Option<CompiledBody>,
 }
 
 /// A webhook's templates, parsed.
 pub struct CompiledWebhook {
     method: HttpMethod,
-    url: Compiled,
+    url: CompiledUrl,
     headers: Vec<(String, Compiled)>,
     body: CompiledBody,
     locales: BTreeMap<String, Variant>,
@@ -454,7 +484,7 @@ fn render_line(template: &Compiled, ctx: &RenderContext<'_>) -> Result<String, F
 impl CompiledWebhook {
     /// Parses every template of the spec; the error names the field and the position.
     pub fn compile(spec: &WebhookSpec) -> Result<CompiledWebhook, FieldError> {
-        let url = parse("url", &spec.url)?;
+        let url = compile_url("url", &spec.url)?;
         let headers = spec
             .headers
             .iter()
@@ -467,7 +497,7 @@ impl CompiledWebhook {
             .map(|(tag, variant)| {
                 let field = format!("locales.{tag}");
                 let url = match &variant.url {
-                    Some(u) => Some(parse(&format!("{field}.url"), u)?),
+                    Some(u) => Some(compile_url(&format!("{field}.url"), u)?),
                     None => None,
                 };
                 let body = match &variant.body {
@@ -523,7 +553,7 @@ impl CompiledWebhook {
                 Some(found) => found,
                 None => (&self.url, None),
             };
-        let url = render_line(url, ctx).map_err(|f| {
+        let url = url.render(ctx).map_err(|f| {
             f.at(url_locale.map_or_else(|| "url".to_string(), |tag| format!("locales.{tag}.url")))
         })?;
         let mut headers = Vec::with_capacity(self.headers.len() + 1);

@@ -240,6 +240,58 @@ fn rendered_headers_and_urls_with_line_breaks_are_errors() {
 }
 
 #[test]
+fn an_events_values_cannot_move_a_url_to_another_host() {
+    let url = |template: &str, data: serde_json::Value| {
+        render(
+            serde_json::json!({"url": template}),
+            serde_json::json!({"data": data}),
+        )
+        .map(|r| r.url)
+    };
+    // A value meant for the path, right after the host.
+    let template = "https://api.example.com{{ data.path }}";
+    assert_eq!(
+        url(template, serde_json::json!({"path": "/orders/1"})).unwrap(),
+        "https://api.example.com/orders/1"
+    );
+    let err = url(template, serde_json::json!({"path": ".evil.com/x"})).unwrap_err();
+    assert_eq!(err.field(), "url");
+    let message = err.to_string();
+    assert!(
+        message.contains("`api.example.com.evil.com`") && message.contains("must begin the path"),
+        "{message}"
+    );
+    // A tenant's subdomain stays under the domain written out.
+    let template = "https://{{ data.tenant }}.example.com/hooks";
+    assert!(url(template, serde_json::json!({"tenant": "acme"})).is_ok());
+    for tenant in ["evil.com/", "evil.com?", "evil.com#", "evil.com\\"] {
+        let err = url(template, serde_json::json!({"tenant": tenant})).unwrap_err();
+        assert!(err.to_string().contains("`evil.com`"), "{tenant}: {err}");
+    }
+    // A scheme from the event cannot bring a host with it, however the URL parser reads
+    // `https:evil.com` (a host, with no slashes).
+    let template = "{{ data.scheme }}://api.example.com/hooks";
+    assert!(url(template, serde_json::json!({"scheme": "https"})).is_ok());
+    let err = url(template, serde_json::json!({"scheme": "https:evil.com/x"})).unwrap_err();
+    assert!(err.to_string().contains("`evil.com`"), "{err}");
+    // A locale's URL is held to its own template.
+    let err = render(
+        serde_json::json!({"locales": {"ko": {"url": "https://kr.example.com{{ data.path }}"}}}),
+        serde_json::json!({"data": {"path": ".evil.com"}, "user": {"id": "u", "locale": "ko"}}),
+    )
+    .unwrap_err();
+    assert_eq!(err.field(), "locales.ko.url");
+    // A host the template leaves wholly to Liquid is the author's choice.
+    assert!(
+        url(
+            "https://{{ data.host }}/",
+            serde_json::json!({"host": "evil.com"})
+        )
+        .is_ok()
+    );
+}
+
+#[test]
 fn runaway_output_is_cut_off_as_an_error() {
     // A KiB an iteration: past the 1 MiB body in about a thousand, well inside the 250 ms
     // a render may take even on a loaded machine (at 16 bytes it took 65,536 iterations,
