@@ -142,3 +142,22 @@ fn abandoned_fan_outs_are_swept_on_a_schedule() {
         assert!(indexes.iter().any(|i| i["IndexName"] == name), "{name}");
     }
 }
+
+#[test]
+fn the_api_is_throttled_before_any_function_runs() {
+    let t = template();
+    let settings = &t["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    for (setting, parameter) in [
+        ("ThrottlingRateLimit", "ApiRateLimit"),
+        ("ThrottlingBurstLimit", "ApiBurstLimit"),
+    ] {
+        assert_eq!(settings[setting]["Ref"], parameter, "{setting}");
+        let p = &t["Parameters"][parameter];
+        assert_eq!(p["Type"], "Number", "{parameter}");
+        assert!(p["Default"].as_i64().unwrap() >= 1, "{parameter}");
+        assert_eq!(p["MinValue"], 1, "{parameter}");
+    }
+    // A burst below the steady rate would throttle a steady load.
+    let default = |p: &str| t["Parameters"][p]["Default"].as_i64().unwrap();
+    assert!(default("ApiBurstLimit") >= default("ApiRateLimit"));
+}
