@@ -7,9 +7,9 @@
 //! host the SSRF guard lets through, and the webhook's body, signature and credentials
 //! go to whoever owns it. Event data often carries what end users typed, so the host's
 //! literal text is kept: Liquid at the end of a host written out adds no further name to
-//! it (a value there must begin the path, `/` `?` `#`, or stay within the last label),
-//! and one between literal parts (`https://{{ data.tenant }}.example.com/`) may name
-//! any host that begins and ends with those parts. A URL whose host the text fixes
+//! it (a value there must begin the port or the path, `:` `/` `?` `#`, or stay within the
+//! last label), and one between literal parts (`https://{{ data.tenant }}.example.com/`)
+//! may name any host that begins and ends with those parts. A URL whose host the text fixes
 //! (`https://api.example.com/{{ … }}`) has nothing to check; one whose host is all
 //! Liquid (`https://{{ data.host }}/`, `{{ data.url }}`) was made so on purpose.
 //!
@@ -174,7 +174,7 @@ impl HostRule {
         let keep = match (&self.starts, self.open_end) {
             (Some(s), true) if *s == self.ends => {
                 format!(
-                    "the host `{s}` it writes out, and a value right after it must begin the path (`/`, `?` or `#`)"
+                    "the host `{s}` it writes out, and a value right after it must begin the port or the path (`:`, `/`, `?` or `#`)"
                 )
             }
             (Some(s), _) => format!(
@@ -242,7 +242,7 @@ mod tests {
         assert!(allows(source, "api.example.comx"));
         let why = rule(source).unwrap().refusal("api.example.com.evil.com");
         assert!(why.contains("`api.example.com.evil.com`"), "{why}");
-        assert!(why.contains("must begin the path"), "{why}");
+        assert!(why.contains("must begin the port or the path"), "{why}");
     }
 
     #[test]
