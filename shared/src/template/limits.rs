@@ -267,6 +267,14 @@ pub(super) fn check_nesting(source: &str) -> std::result::Result<(), String> {
             continue;
         }
         let name = tag_name(m.inner);
+        if name == "raw" && !source[m.offset + m.inner.len()..].contains("endraw") {
+            // Refused as Liquid refuses it, where its parser would panic on it (inside
+            // `{% comment %}`), logged as a bug a customer could repeat at will.
+            let (line, column) = position(source, m.offset);
+            return Err(format!(
+                "line {line}, column {column}: `{{% raw %}}` is never closed: {{% endraw %}} tag expected"
+            ));
+        }
         if matches!(name, "if" | "elsif" | "unless") && operators(m.inner) > MAX_OPERATORS {
             let (line, column) = position(source, m.offset);
             return Err(format!(

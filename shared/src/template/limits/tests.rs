@@ -342,6 +342,25 @@ fn elsif_chains_long_conditions_and_unseen_nesting_are_refused() {
         Err("the template nests deeper than 32 levels".to_string())
     );
 
+    // A `raw` never closed is refused before Liquid's parser, which panics on one inside
+    // a comment; closed, it is Liquid's to read.
+    for source in [
+        "{% comment %}{% raw %}{% endcomment %}",
+        "{% raw %}",
+        "{% if a %}{%- raw -%}x{% endif %}",
+    ] {
+        let refused = check_nesting(source).unwrap_err();
+        assert!(refused.contains("`{% raw %}` is never closed"), "{refused}");
+    }
+    assert_eq!(
+        check_nesting("{% comment %}{% raw %}{% endraw %}{% endcomment %}"),
+        Ok(())
+    );
+    assert_eq!(
+        ok("{% raw %}{{ a }}{% endraw %}", serde_json::json!({})),
+        "{{ a }}"
+    );
+
     // The most of each at once still parses and renders on a small stack: a debug build
     // needs more than 256 KiB for it, a release build less; threads have 2 MiB.
     let deepest = format!(
