@@ -216,8 +216,83 @@ async fn a_project_holds_at_most_the_webhook_limit_counted_exactly() {
         .unwrap();
 }
 
+/// Webhooks stored before projects' webhooks were counted are counted at the first
+/// create or delete that finds no count, so the limit holds for them too and a delete
+/// of one cannot take the count below what is stored.
+#[tokio::test]
+async fn webhooks_stored_before_counting_are_counted_once_found() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let client = dynamo().await;
+    let table = emulator().var("HOOKLINE_WEBHOOKS_TABLE");
+    let store = DynamoWebhookStore::new(client.clone(), table);
+    let project = new_id("proj", now_ms());
+    let count = || {
+        let (client, table, project) = (client.clone(), table, project.clone());
+        async move {
+            let out = client
+                .get_item()
+                .table_name(table)
+                .key("project_id", AttributeValue::S(project))
+                .key("webhook_id", AttributeValue::S("#count".into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            out.item()
+                .and_then(|i| i.get("webhooks"))
+                .map(|n| n.as_n().unwrap().parse::<i64>().unwrap())
+        }
+    };
+    let forget_count = || {
+        let (client, table, project) = (client.clone(), table, project.clone());
+        async move {
+            client
+                .delete_item()
+                .table_name(table)
+                .key("project_id", AttributeValue::S(project))
+                .key("webhook_id", AttributeValue::S("#count".into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let w = webhook(&project, &["a.b"], true);
+        store.create(&w).await.unwrap();
+        ids.push(w.id);
+    }
+    assert_eq!(count().await, Some(5));
+    // As a deployment from before the count finds its webhooks.
+    forget_count().await;
+    store
+        .create(&webhook(&project, &["a.b"], true))
+        .await
+        .unwrap();
+    assert_eq!(count().await, Some(6));
+    forget_count().await;
+    assert!(store.delete(&project, &ids[0]).await.unwrap());
+    assert_eq!(count().await, Some(5));
+    assert!(!store.delete(&project, &ids[0]).await.unwrap());
+    assert_eq!(count().await, Some(5));
+    // A project's first webhook: nothing to count, then one.
+    let fresh = new_id("proj", now_ms());
+    store
+        .create(&webhook(&fresh, &["a.b"], true))
+        .await
+        .unwrap();
+    let (listed, _) = every_page(|cursor| {
+        let store = &store;
+        let fresh = &fresh;
+        async move { store.list(fresh, 100, cursor.as_deref()).await.unwrap() }
+    })
+    .await;
+    assert_eq!(listed.len(), 1);
+}
+
 /// A DynamoDB that cancels each `TransactWriteItems` with the reasons `answers` gives
-/// for its turn (none: success), noting each call's `ClientRequestToken`.
+/// for its turn (none: success), noting each call's `ClientRequestToken`, and answers a
+/// `GetItem` with a count at the limit.
 async fn transactions_answered(
     answers: fn(usize) -> Option<&'static str>,
 ) -> (
@@ -227,16 +302,21 @@ async fn transactions_answered(
     use aws_sdk_dynamodb::config::Credentials;
     let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let seen = tokens.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+    let app = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
         let seen = seen.clone();
         async move {
+            let json = [("content-type", "application/x-amz-json-1.0")];
+            if headers["x-amz-target"] == "DynamoDB_20120810.GetItem" {
+                let at_limit = format!(r#"{{"Item":{{"webhooks":{{"N":"{MAX_WEBHOOKS_PER_PROJECT}"}}}}}}"#);
+                return (axum::http::StatusCode::OK, json, at_limit);
+            }
             let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
             let turn = {
                 let mut seen = seen.lock().unwrap();
                 seen.push(request["ClientRequestToken"].as_str().unwrap_or("").to_string());
                 seen.len() - 1
             };
-            let json = [("content-type", "application/x-amz-json-1.0")];
             match answers(turn) {
                 None => (axum::http::StatusCode::OK, json, "{}".to_string()),
                 Some(reasons) => (
@@ -248,7 +328,8 @@ async fn transactions_answered(
                 ),
             }
         }
-    });
+    },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

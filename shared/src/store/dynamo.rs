@@ -252,6 +252,65 @@ impl DynamoWebhookStore {
         }
     }
 
+    /// Whether the project's webhooks are not counted yet: a new project, or one whose
+    /// webhooks were stored before they were counted.
+    async fn count_missing(&self, project: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("project_id", s(project))
+            .key("webhook_id", s(COUNT_ITEM))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item().is_none_or(|item| !item.contains_key("webhooks")))
+    }
+
+    /// Counts a project's webhooks into its count item, where there is none. Creates
+    /// and deletes need the item, so none of them lands while it is missing and the
+    /// count read is exact; of two counts at once, the first written stands.
+    async fn count_webhooks(&self, project: &str) -> Result<(), StoreError> {
+        let mut held: u64 = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(WEBHOOKS_OF_PROJECT)
+                .expression_attribute_values(":p", s(project))
+                .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            held += u64::try_from(out.count()).unwrap_or_default();
+            match out.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => break,
+            }
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("project_id", s(project))
+            .item("webhook_id", s(COUNT_ITEM))
+            .item("webhooks", n(held))
+            .condition_expression("attribute_not_exists(webhook_id)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx)) if ctx.err().is_condition_failed() => Ok(()),
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
     fn item(webhook: &Webhook) -> Result<Item, StoreError> {
         let mut item = Item::new();
         item.insert("project_id".into(), s(&webhook.project_id));
@@ -290,7 +349,7 @@ impl WebhookStore for DynamoWebhookStore {
             .key("project_id", s(&webhook.project_id))
             .key("webhook_id", s(COUNT_ITEM))
             .update_expression("ADD webhooks :one")
-            .condition_expression("attribute_not_exists(webhooks) OR webhooks < :max")
+            .condition_expression("webhooks < :max")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":max", n(MAX_WEBHOOKS_PER_PROJECT))
             .build()
@@ -299,10 +358,20 @@ impl WebhookStore for DynamoWebhookStore {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        match self.transact(items, Some(&webhook.id)).await? {
-            Transacted::Done => Ok(()),
-            Transacted::ConditionFailed(0) => Err(StoreError::AlreadyExists),
-            Transacted::ConditionFailed(_) => Err(StoreError::LimitReached),
+        let mut token = webhook.id.clone();
+        loop {
+            match self.transact(items.clone(), Some(&token)).await? {
+                Transacted::Done => return Ok(()),
+                Transacted::ConditionFailed(0) => return Err(StoreError::AlreadyExists),
+                Transacted::ConditionFailed(_)
+                    if token == webhook.id && self.count_missing(&webhook.project_id).await? =>
+                {
+                    self.count_webhooks(&webhook.project_id).await?;
+                    // Nothing was written; the try after the count has a token of its own.
+                    token = format!("{}.counted", webhook.id);
+                }
+                Transacted::ConditionFailed(_) => return Err(StoreError::LimitReached),
+            }
         }
     }
 
@@ -375,6 +444,7 @@ impl WebhookStore for DynamoWebhookStore {
             .key("project_id", s(project))
             .key("webhook_id", s(COUNT_ITEM))
             .update_expression("ADD webhooks :minus_one")
+            .condition_expression("attribute_exists(webhooks)")
             .expression_attribute_values(":minus_one", n(-1))
             .build()
             .map_err(unavailable)?;
@@ -382,10 +452,22 @@ impl WebhookStore for DynamoWebhookStore {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        Ok(matches!(
-            self.transact(items, None).await?,
-            Transacted::Done
-        ))
+        let mut counted = false;
+        loop {
+            match self.transact(items.clone(), None).await? {
+                Transacted::Done => return Ok(true),
+                Transacted::ConditionFailed(0) => return Ok(false),
+                Transacted::ConditionFailed(_) if !counted => {
+                    self.count_webhooks(project).await?;
+                    counted = true;
+                }
+                Transacted::ConditionFailed(_) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "project {project}'s webhook count item holds no count"
+                    )));
+                }
+            }
+        }
     }
 
     async fn subscribers(
