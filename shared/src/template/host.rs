@@ -6,10 +6,11 @@
 //! `data.path` = `.evil.com/x` it renders `https://api.example.com.evil.com/x`, a public
 //! host the SSRF guard lets through, and the webhook's body, signature and credentials
 //! go to whoever owns it. Event data often carries what end users typed, so the host's
-//! literal text is kept: Liquid at the end of a host written out adds no further name to
-//! it (a value there must begin the port or the path, `:` `/` `?` `#`, or stay within the
-//! last label), and one between literal parts (`https://{{ data.tenant }}.example.com/`)
-//! may name any host that begins and ends with those parts. A URL whose host the text fixes
+//! literal text is kept: Liquid at the end of a host written out adds nothing to it (a
+//! value there must begin the port or the path, `:` `/` `?` `#`; even letters would
+//! move it, `example.com` + `munity` being another registrable domain), and Liquid
+//! between literal parts (`https://{{ data.tenant }}.example.com/`) may name any host
+//! that begins and ends with those parts. A URL whose host the text fixes
 //! (`https://api.example.com/{{ … }}`) has nothing to check; one whose host is all
 //! Liquid (`https://{{ data.host }}/`, `{{ data.url }}`) was made so on purpose.
 //!
@@ -25,7 +26,7 @@ pub(super) struct HostRule {
     starts: Option<String>,
     /// The host's last literal part.
     ends: String,
-    /// Whether Liquid follows `ends` within the host (it may add no `.` to it).
+    /// Whether Liquid follows `ends` within the host (and must add nothing to it).
     open_end: bool,
 }
 
@@ -161,32 +162,22 @@ impl HostRule {
         if self.starts.as_ref().is_some_and(|s| !host.starts_with(s)) {
             return false;
         }
-        if self.open_end {
-            host.rfind(&self.ends)
-                .is_some_and(|at| !host[at + self.ends.len()..].contains('.'))
-        } else {
-            host.ends_with(&self.ends)
-        }
+        host.ends_with(&self.ends)
     }
 
     /// Why a host was refused, for the attempt log and a preview.
     pub(super) fn refusal(&self, host: &str) -> String {
-        let keep = match (&self.starts, self.open_end) {
-            (Some(s), true) if *s == self.ends => {
-                format!(
-                    "the host `{s}` it writes out, and a value right after it must begin the port or the path (`:`, `/`, `?` or `#`)"
-                )
-            }
-            (Some(s), _) => format!(
-                "a host that begins with `{s}` and ends with `{}`",
-                self.ends
-            ),
-            (None, true) => format!(
-                "a host whose last written part is `{}`, with no further name after it",
-                self.ends
-            ),
-            (None, false) => format!("a host that ends with `{}`", self.ends),
+        let ends = &self.ends;
+        let mut keep = match &self.starts {
+            Some(s) if s == ends => format!("the host `{s}` it writes out"),
+            Some(s) => format!("a host that begins with `{s}` and ends with `{ends}`"),
+            None => format!("a host that ends with `{ends}`"),
         };
+        if self.open_end {
+            keep.push_str(&format!(
+                ", and a value right after `{ends}` must begin the port or the path (`:`, `/`, `?` or `#`)"
+            ));
+        }
         format!(
             "the URL renders to the host `{host}`, but the template names {keep}: a value in the URL would send it elsewhere"
         )
@@ -238,8 +229,8 @@ mod tests {
         assert!(allows(source, "API.Example.COM"));
         assert!(!allows(source, "api.example.com.evil.com"));
         assert!(!allows(source, "evil.com"));
-        // Within the last label: a top-level name nobody can register.
-        assert!(allows(source, "api.example.comx"));
+        // Not even letters: `example.community` is another registrable domain.
+        assert!(!allows(source, "api.example.community"));
         let why = rule(source).unwrap().refusal("api.example.com.evil.com");
         assert!(why.contains("`api.example.com.evil.com`"), "{why}");
         assert!(why.contains("must begin the port or the path"), "{why}");
@@ -256,9 +247,12 @@ mod tests {
         assert!(allows(source, "api.eu.example.com"));
         assert!(!allows(source, "api.evil.com"));
         assert!(!allows(source, "evil.eu.example.com"));
+        // A top-level domain left to a block is not a written-out host's to extend; the
+        // whole URL in the block is the template's choice.
         let source = "https://api.example.{% if data.eu %}eu{% else %}com{% endif %}/h";
-        assert!(allows(source, "api.example.eu"));
-        assert!(!allows(source, "api.example.evil.com"));
+        assert!(!allows(source, "api.example.com"));
+        let source = "{% if data.eu %}https://api.example.eu/h{% else %}https://api.example.com/h{% endif %}";
+        assert_eq!(rule(source), None);
     }
 
     #[test]
