@@ -26,6 +26,9 @@ pub(super) struct HostRule {
     starts: Option<String>,
     /// The host's last literal part.
     ends: String,
+    /// Whether `ends` is all the host the template writes out (no Liquid before it
+    /// within the host): then it is the host.
+    whole: bool,
     /// Whether Liquid follows `ends` within the host (and must add nothing to it).
     open_end: bool,
 }
@@ -148,10 +151,12 @@ impl HostRule {
         let last = authority.iter().rposition(|p| literal(p).is_some())?;
         let ends = literal(&authority[last])?;
         let starts = authority.first().and_then(literal);
+        let whole = !authority[..last].contains(&Piece::Gap);
         let open_end = !closed && authority[last..].contains(&Piece::Gap);
         Some(HostRule {
             starts,
             ends,
+            whole,
             open_end,
         })
     }
@@ -159,10 +164,17 @@ impl HostRule {
     /// Whether a rendered URL's host keeps the rule.
     pub(super) fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
+        if self.whole {
+            return host == self.ends;
+        }
         if self.starts.as_ref().is_some_and(|s| !host.starts_with(s)) {
             return false;
         }
-        host.ends_with(&self.ends)
+        // Liquid before the end prints whole labels: `{{ x }}example.com` with `evil`
+        // would be `evilexample.com`, another domain.
+        host.strip_suffix(&self.ends).is_some_and(|before| {
+            before.is_empty() || before.ends_with('.') || self.ends.starts_with('.')
+        })
     }
 
     /// Why a host was refused, for the attempt log and a preview.
@@ -231,6 +243,7 @@ mod tests {
         assert!(!allows(source, "evil.com"));
         // Not even letters: `example.community` is another registrable domain.
         assert!(!allows(source, "api.example.community"));
+        assert!(!allows(source, "api.example.comevilapi.example.com"));
         let why = rule(source).unwrap().refusal("api.example.com.evil.com");
         assert!(why.contains("`api.example.com.evil.com`"), "{why}");
         assert!(why.contains("must begin the port or the path"), "{why}");
@@ -253,6 +266,17 @@ mod tests {
         assert!(!allows(source, "api.example.com"));
         let source = "{% if data.eu %}https://api.example.eu/h{% else %}https://api.example.com/h{% endif %}";
         assert_eq!(rule(source), None);
+    }
+
+    #[test]
+    fn liquid_before_a_written_end_prints_whole_labels() {
+        let source = "https://{{ data.sub }}example.com/hooks";
+        assert!(allows(source, "www.example.com"));
+        assert!(allows(source, "example.com"));
+        assert!(!allows(source, "evilexample.com"));
+        let source = "https://{{ data.sub }}.example.com/hooks";
+        assert!(!allows(source, "evil.com"));
+        assert!(allows(source, "a.b.example.com"));
     }
 
     #[test]
