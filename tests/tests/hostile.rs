@@ -731,10 +731,23 @@ async fn event_data_that_turns_a_template_hostile_fails_the_delivery_without_a_r
                    "body": {"type": "raw", "template": "{% for a in data.items %}{% for b in data.items %}{% for c in data.items %}{% endfor %}{% endfor %}{% endfor %}"}}),
         )
         .await;
+    // A value meant for the path that would move the host: `example.com.evil.example`.
+    let steered = stack
+        .webhook(
+            project,
+            json!({"name": "s", "url": "https://example.com{{ data.path }}", "events": ["probe.host"]}),
+        )
+        .await;
     stack
         .event(
             project,
             json!({"type": "probe.header", "data": {"note": "ok\r\nX-Injected: yes"}}),
+        )
+        .await;
+    stack
+        .event(
+            project,
+            json!({"type": "probe.host", "data": {"path": ".evil.example/collect"}}),
         )
         .await;
     let items: Vec<u32> = (0..100).collect();
@@ -749,6 +762,12 @@ async fn event_data_that_turns_a_template_hostile_fails_the_delivery_without_a_r
     // and either fails the delivery without a retry.
     for (webhook, needles) in [
         (&header, &["control character"][..]),
+        (
+            &steered,
+            &[
+                "the URL renders to the host `example.com.evil.example`, but the template names the host `example.com`",
+            ][..],
+        ),
         (
             &looping,
             &["100000 loop iterations", "longer than 250 ms"][..],
