@@ -78,6 +78,14 @@ pub struct Swept {
 /// The most abandoned fan-outs one sweep takes on.
 pub const SWEEP_LIMIT: usize = 100;
 
+/// The most bytes of filter errors one event's record keeps. The record is one
+/// DynamoDB item (400 KB) with every delivery in it, and each of a project's 1,000
+/// webhooks may have a filter that fails with a 512-byte error of its own: past this,
+/// a skipped delivery's reason is [`SKIP_REASON_LEFT_OUT`], and the event is still
+/// accepted.
+pub const MAX_SKIP_REASONS_BYTES: usize = 32 * 1024;
+pub const SKIP_REASON_LEFT_OUT: &str = "filter: failed to evaluate (its error is left out: this event's record holds 32 KiB of filter errors already)";
+
 /// The fan-out and its ports.
 #[derive(Clone)]
 pub struct FanOut {
@@ -207,6 +215,7 @@ impl FanOut {
         // logged skipped with the error rather than dropped unseen.
         let mut deliveries = std::collections::BTreeMap::new();
         let mut skipped = std::collections::BTreeMap::new();
+        let mut reasons = 0;
         let mut versions = std::collections::BTreeMap::new();
         let mut context = None;
         for webhook in &subscribers {
@@ -220,7 +229,12 @@ impl FanOut {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(why) => {
-                    skipped.insert(webhook.id.clone(), format!("filter: {why}"));
+                    let mut reason = format!("filter: {why}");
+                    reasons += reason.len();
+                    if reasons > MAX_SKIP_REASONS_BYTES {
+                        reason = SKIP_REASON_LEFT_OUT.to_string();
+                    }
+                    skipped.insert(webhook.id.clone(), reason);
                 }
             }
             deliveries.insert(webhook.id.clone(), new_id("msg", now));
@@ -626,6 +640,63 @@ mod tests {
             .unwrap();
         assert!(again.duplicate);
         assert_eq!(queue.recorded().sent.len(), 1);
+    }
+
+    /// Filters that fail to evaluate are each logged skipped with their error, but an
+    /// event's record keeps a bounded amount of such errors: a project's 1,000 webhooks
+    /// with failing filters would otherwise pass the record's 400 KB and make every
+    /// event of that type a 5xx.
+    #[tokio::test]
+    async fn the_errors_of_failing_filters_are_kept_to_a_bound() {
+        let webhooks = Arc::new(InMemoryWebhookStore::default());
+        for i in 0..600 {
+            let spec = crate::model::WebhookSpec::from_create(
+                crate::model::decode_json(
+                    format!(
+                        r#"{{"name": "n", "url": "https://example.com/", "events": ["*"], "filter": "data.missing_{i} contains 5"}}"#
+                    )
+                    .as_bytes(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            webhooks
+                .create(&Webhook::new("acme", spec, 0))
+                .await
+                .unwrap();
+        }
+        let events = Arc::new(InMemoryEventStore::default());
+        let fanout = FanOut {
+            webhooks,
+            events: events.clone(),
+            queue: Arc::new(InMemoryDeliveryQueue::default()),
+            retention: crate::clock::DAY,
+            conditions: Default::default(),
+        };
+        let now = crate::clock::now_ms();
+        let event = Event::from_input(
+            crate::model::decode_json(br#"{"id": "ev-1", "type": "a"}"#).unwrap(),
+            now,
+            || unreachable!(),
+        )
+        .unwrap();
+        let submitted = fanout.submit("acme", event, false, now).await.unwrap();
+        assert_eq!(submitted.matched, 600);
+        let record = events.get("acme", "ev-1").await.unwrap().unwrap();
+        assert_eq!(record.skipped.len(), 600, "every one logged skipped");
+        let (kept, left_out): (Vec<&String>, Vec<&String>) = record
+            .skipped
+            .values()
+            .partition(|r| r.as_str() != SKIP_REASON_LEFT_OUT);
+        assert!(
+            kept.iter().all(|r| r.contains("missing_")),
+            "{:?}",
+            kept.first()
+        );
+        let kept_bytes: usize = kept.iter().map(|r| r.len()).sum();
+        assert!(kept_bytes <= MAX_SKIP_REASONS_BYTES, "{kept_bytes}");
+        assert!(kept_bytes > MAX_SKIP_REASONS_BYTES / 2, "{kept_bytes}");
+        assert!(!left_out.is_empty());
     }
 
     #[test]
