@@ -579,29 +579,43 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_create_retried_after_it_landed_fans_out_as_its_creator() {
-        let webhooks = Arc::new(InMemoryWebhookStore::default());
+    /// Stores a webhook of project `acme` made from its JSON.
+    async fn add_webhook(webhooks: &InMemoryWebhookStore, json: &str) {
         let spec = crate::model::WebhookSpec::from_create(
-            crate::model::decode_json(
-                br#"{"name": "n", "url": "https://example.com/", "events": ["*"]}"#,
-            )
-            .unwrap(),
+            crate::model::decode_json(json.as_bytes()).unwrap(),
         )
         .unwrap();
         webhooks
             .create(&Webhook::new("acme", spec, 0))
             .await
             .unwrap();
-        let events = Arc::new(LandsThenRetried(InMemoryEventStore::default()));
-        let queue = Arc::new(InMemoryDeliveryQueue::default());
-        let fanout = FanOut {
+    }
+
+    fn fan_out(
+        webhooks: Arc<InMemoryWebhookStore>,
+        events: Arc<dyn EventStore>,
+        queue: Arc<InMemoryDeliveryQueue>,
+    ) -> FanOut {
+        FanOut {
             webhooks,
-            events: events.clone(),
-            queue: queue.clone(),
+            events,
+            queue,
             retention: crate::clock::DAY,
             conditions: Default::default(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_retried_after_it_landed_fans_out_as_its_creator() {
+        let webhooks = Arc::new(InMemoryWebhookStore::default());
+        add_webhook(
+            &webhooks,
+            r#"{"name": "n", "url": "https://example.com/", "events": ["*"]}"#,
+        )
+        .await;
+        let events = Arc::new(LandsThenRetried(InMemoryEventStore::default()));
+        let queue = Arc::new(InMemoryDeliveryQueue::default());
+        let fanout = fan_out(webhooks, events.clone(), queue.clone());
         let now = crate::clock::now_ms();
         let event = |id: &str| {
             Event::from_input(
@@ -650,29 +664,20 @@ mod tests {
     async fn the_errors_of_failing_filters_are_kept_to_a_bound() {
         let webhooks = Arc::new(InMemoryWebhookStore::default());
         for i in 0..600 {
-            let spec = crate::model::WebhookSpec::from_create(
-                crate::model::decode_json(
-                    format!(
-                        r#"{{"name": "n", "url": "https://example.com/", "events": ["*"], "filter": "data.missing_{i} contains 5"}}"#
-                    )
-                    .as_bytes(),
-                )
-                .unwrap(),
+            add_webhook(
+                &webhooks,
+                &format!(
+                    r#"{{"name": "n", "url": "https://example.com/", "events": ["*"], "filter": "data.missing_{i} contains 5"}}"#
+                ),
             )
-            .unwrap();
-            webhooks
-                .create(&Webhook::new("acme", spec, 0))
-                .await
-                .unwrap();
+            .await;
         }
         let events = Arc::new(InMemoryEventStore::default());
-        let fanout = FanOut {
+        let fanout = fan_out(
             webhooks,
-            events: events.clone(),
-            queue: Arc::new(InMemoryDeliveryQueue::default()),
-            retention: crate::clock::DAY,
-            conditions: Default::default(),
-        };
+            events.clone(),
+            Arc::new(InMemoryDeliveryQueue::default()),
+        );
         let now = crate::clock::now_ms();
         let event = Event::from_input(
             crate::model::decode_json(br#"{"id": "ev-1", "type": "a"}"#).unwrap(),

@@ -176,6 +176,25 @@ fn body(task: &DeliveryTask) -> String {
     serde_json::to_string(task).unwrap()
 }
 
+/// The message of a task for `webhook` whose event (`ev-1`, `order.placed`) has `data`.
+fn body_with_data(webhook: &Webhook, data: serde_json::Value) -> String {
+    let mut t = task(webhook);
+    t.event = Some(
+        Event::from_input(
+            decode_json(
+                json!({"id": "ev-1", "type": "order.placed", "data": data})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap(),
+            now_ms(),
+            || unreachable!(),
+        )
+        .unwrap(),
+    );
+    body(&t)
+}
+
 #[tokio::test]
 async fn a_2xx_is_delivered_signed_and_the_message_let_go() {
     let h = harness();
@@ -640,23 +659,7 @@ async fn every_rendered_url_is_checked_even_when_the_last_one_is_kept() {
     let h = harness();
     let (base, seen) = receiver().await;
     let hook = h.hook("{{ data.url }}", json!({})).await;
-    let with_url = |url: &str| {
-        let mut t = task(&hook);
-        t.event = Some(
-            Event::from_input(
-                decode_json(
-                    json!({"id": "ev-1", "type": "order.placed", "data": {"url": url}})
-                        .to_string()
-                        .as_bytes(),
-                )
-                .unwrap(),
-                now_ms(),
-                || unreachable!(),
-            )
-            .unwrap(),
-        );
-        body(&t)
-    };
+    let with_url = |url: &str| body_with_data(&hook, json!({"url": url}));
     let ok = format!("{base}/ok");
     let refused = [
         "ftp://127.0.0.1/ok".to_string(),
@@ -698,23 +701,7 @@ async fn an_events_value_cannot_move_a_delivery_to_another_host() {
     let (base, seen) = receiver().await;
     let port = base.rsplit(':').next().unwrap().to_string();
     let hook = h.hook("http://localhost{{ data.rest }}", json!({})).await;
-    let with_rest = |rest: &str| {
-        let mut t = task(&hook);
-        t.event = Some(
-            Event::from_input(
-                decode_json(
-                    json!({"id": "ev-1", "type": "order.placed", "data": {"rest": rest}})
-                        .to_string()
-                        .as_bytes(),
-                )
-                .unwrap(),
-                now_ms(),
-                || unreachable!(),
-            )
-            .unwrap(),
-        );
-        body(&t)
-    };
+    let with_rest = |rest: &str| body_with_data(&hook, json!({"rest": rest}));
     assert!(!h.deliver(&with_rest(&format!(":{port}/ok")), 1).await);
     assert_eq!(h.last_attempt().status, AttemptStatus::Delivered);
     assert!(

@@ -255,17 +255,23 @@ impl DynamoWebhookStore {
     /// Whether the project's webhooks are not counted yet: a new project, or one whose
     /// webhooks were stored before they were counted.
     async fn count_missing(&self, project: &str) -> Result<bool, StoreError> {
+        let count = self.item_at(project, COUNT_ITEM).await?;
+        Ok(count.is_none_or(|item| !item.contains_key("webhooks")))
+    }
+
+    /// The item of a project under a key, read consistently.
+    async fn item_at(&self, project: &str, key: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("project_id", s(project))
-            .key("webhook_id", s(COUNT_ITEM))
+            .key("webhook_id", s(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out.item().is_none_or(|item| !item.contains_key("webhooks")))
+        Ok(out.item)
     }
 
     /// Counts a project's webhooks into its count item, where there is none. Creates
@@ -376,17 +382,11 @@ impl WebhookStore for DynamoWebhookStore {
     }
 
     async fn get(&self, project: &str, id: &str) -> Result<Option<Webhook>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("project_id", s(project))
-            .key("webhook_id", s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.item().map(decode_doc).transpose()
+        self.item_at(project, id)
+            .await?
+            .as_ref()
+            .map(decode_doc)
+            .transpose()
     }
 
     async fn list(
