@@ -15,7 +15,9 @@
 //! Liquid (`https://{{ data.host }}/`, `{{ data.url }}`) was made so on purpose.
 //!
 //! Only text outside blocks counts as written out: what `{% if %}` or `{% for %}` print
-//! depends on the event.
+//! depends on the event. A written part that plainly goes on in Liquid (`api.` before
+//! `{{ data.domain }}`, a lone `.` between two outputs) is a beginning, or nothing, not
+//! a host: the template left the rest to the event.
 
 use super::limits::{BLOCK_TAGS, markup, tag_name};
 
@@ -24,8 +26,9 @@ use super::limits::{BLOCK_TAGS, markup, tag_name};
 pub(super) struct HostRule {
     /// The host's literal beginning, when Liquid does not begin it.
     starts: Option<String>,
-    /// The host's last literal part.
-    ends: String,
+    /// The host's last literal part, unless it plainly goes on in Liquid (`api.` before
+    /// `{{ data.domain }}`: the template leaves the domain to the event).
+    ends: Option<String>,
     /// Whether `ends` is all the host the template writes out (no Liquid before it
     /// within the host): then it is the host.
     whole: bool,
@@ -144,15 +147,23 @@ impl HostRule {
             authority.truncate(port + 1);
             closed = true;
         }
+        // Written parts that name something: a lone `.` between two outputs does not.
         let literal = |p: &Piece<'_>| match p {
-            Piece::Text(t) if !t.trim().is_empty() => Some(t.trim().to_ascii_lowercase()),
+            Piece::Text(t) if t.contains(|c: char| c.is_ascii_alphanumeric()) => {
+                Some(t.trim().to_ascii_lowercase())
+            }
             _ => None,
         };
         let last = authority.iter().rposition(|p| literal(p).is_some())?;
-        let ends = literal(&authority[last])?;
+        let mut ends = literal(&authority[last]);
         let starts = authority.first().and_then(literal);
-        let whole = !authority[..last].contains(&Piece::Gap);
         let open_end = !closed && authority[last..].contains(&Piece::Gap);
+        if open_end && ends.as_ref().is_some_and(|e| e.ends_with(['.', '-'])) {
+            // `https://api.{{ data.domain }}`: a beginning, not a host.
+            ends = None;
+            starts.as_ref()?;
+        }
+        let whole = ends.is_some() && !authority[..last].contains(&Piece::Gap);
         Some(HostRule {
             starts,
             ends,
@@ -164,28 +175,32 @@ impl HostRule {
     /// Whether a rendered URL's host keeps the rule.
     pub(super) fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        if self.whole {
-            return host == self.ends;
-        }
         if self.starts.as_ref().is_some_and(|s| !host.starts_with(s)) {
             return false;
         }
+        let Some(ends) = &self.ends else {
+            return true;
+        };
+        if self.whole {
+            return host == *ends;
+        }
         // Liquid before the end prints whole labels: `{{ x }}example.com` with `evil`
         // would be `evilexample.com`, another domain.
-        host.strip_suffix(&self.ends).is_some_and(|before| {
-            before.is_empty() || before.ends_with('.') || self.ends.starts_with('.')
+        host.strip_suffix(ends.as_str()).is_some_and(|before| {
+            before.is_empty() || before.ends_with('.') || ends.starts_with('.')
         })
     }
 
     /// Why a host was refused, for the attempt log and a preview.
     pub(super) fn refusal(&self, host: &str) -> String {
-        let ends = &self.ends;
-        let mut keep = match &self.starts {
-            Some(s) if s == ends => format!("the host `{s}` it writes out"),
-            Some(s) => format!("a host that begins with `{s}` and ends with `{ends}`"),
-            None => format!("a host that ends with `{ends}`"),
+        let mut keep = match (&self.starts, &self.ends) {
+            (_, Some(e)) if self.whole => format!("the host `{e}` it writes out"),
+            (Some(s), Some(e)) => format!("a host that begins with `{s}` and ends with `{e}`"),
+            (None, Some(e)) => format!("a host that ends with `{e}`"),
+            (Some(s), None) => format!("a host that begins with `{s}`"),
+            (None, None) => "a host".to_string(),
         };
-        if self.open_end {
+        if let (true, Some(ends)) = (self.open_end, &self.ends) {
             keep.push_str(&format!(
                 ", and a value right after `{ends}` must begin the port or the path (`:`, `/`, `?` or `#`)"
             ));
@@ -260,10 +275,10 @@ mod tests {
         assert!(allows(source, "api.eu.example.com"));
         assert!(!allows(source, "api.evil.com"));
         assert!(!allows(source, "evil.eu.example.com"));
-        // A top-level domain left to a block is not a written-out host's to extend; the
-        // whole URL in the block is the template's choice.
+        // A top-level domain left to a block: the host is kept from `api.example.` on.
         let source = "https://api.example.{% if data.eu %}eu{% else %}com{% endif %}/h";
-        assert!(!allows(source, "api.example.com"));
+        assert!(allows(source, "api.example.com") && allows(source, "api.example.eu"));
+        assert!(!allows(source, "evil.com"));
         let source = "{% if data.eu %}https://api.example.eu/h{% else %}https://api.example.com/h{% endif %}";
         assert_eq!(rule(source), None);
     }
@@ -277,6 +292,22 @@ mod tests {
         let source = "https://{{ data.sub }}.example.com/hooks";
         assert!(!allows(source, "evil.com"));
         assert!(allows(source, "a.b.example.com"));
+    }
+
+    #[test]
+    fn a_host_that_plainly_goes_on_in_liquid_keeps_only_its_beginning() {
+        // Two outputs around a dot: all Liquid.
+        assert_eq!(rule("https://{{ data.sub }}.{{ data.domain }}/h"), None);
+        // `api.` then the domain from the event: the template's choice, from `api.` on.
+        let source = "https://api.{{ data.region }}.{{ data.domain }}/h";
+        assert!(allows(source, "api.eu.example.com"));
+        assert!(!allows(source, "evil.com"));
+        assert_eq!(rule("https://{{ data.host }}-{{ data.zone }}/h"), None);
+        // A name written out whole is still a host, not a beginning.
+        assert!(!allows(
+            "https://api.example.com{{ x }}",
+            "api.example.com.evil.com"
+        ));
     }
 
     #[test]
@@ -304,7 +335,7 @@ mod tests {
             "https://{% if data.a %}x{% endif %}.example.com{% comment %}.org{% endcomment %}/";
         let r = rule(source).unwrap();
         assert_eq!(r.starts, None);
-        assert_eq!(r.ends, ".example.com");
+        assert_eq!(r.ends.as_deref(), Some(".example.com"));
         assert!(r.open_end);
         // Whitespace control trims the text beside it; hosts hold no spaces anyway.
         let source = "https://api.example.com {{- data.path }}";
