@@ -292,9 +292,10 @@ async fn webhooks_stored_before_counting_are_counted_once_found() {
 
 /// A DynamoDB that cancels each `TransactWriteItems` with the reasons `answers` gives
 /// for its turn (none: success), noting each call's `ClientRequestToken`, and answers a
-/// `GetItem` with a count at the limit.
+/// `GetItem` of the count with `held`.
 async fn transactions_answered(
     answers: fn(usize) -> Option<&'static str>,
+    held: u32,
 ) -> (
     DynamoWebhookStore,
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -308,8 +309,8 @@ async fn transactions_answered(
         async move {
             let json = [("content-type", "application/x-amz-json-1.0")];
             if headers["x-amz-target"] == "DynamoDB_20120810.GetItem" {
-                let at_limit = format!(r#"{{"Item":{{"webhooks":{{"N":"{MAX_WEBHOOKS_PER_PROJECT}"}}}}}}"#);
-                return (axum::http::StatusCode::OK, json, at_limit);
+                let count = format!(r#"{{"Item":{{"webhooks":{{"N":"{held}"}}}}}}"#);
+                return (axum::http::StatusCode::OK, json, count);
             }
             let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
             let turn = {
@@ -350,7 +351,7 @@ const CONFLICT: &str = r#"[{"Code":"None"},{"Code":"TransactionConflict"}]"#;
 async fn a_create_cancelled_by_another_transaction_is_tried_again_then_answered() {
     // Two creates in one project meet on its count: DynamoDB cancels one, which the SDK
     // does not retry. Tried again, with a token of its own each time.
-    let (store, tokens) = transactions_answered(|turn| (turn < 2).then_some(CONFLICT)).await;
+    let (store, tokens) = transactions_answered(|turn| (turn < 2).then_some(CONFLICT), 0).await;
     let w = webhook("proj", &["a.b"], true);
     store.create(&w).await.unwrap();
     assert_eq!(
@@ -358,29 +359,45 @@ async fn a_create_cancelled_by_another_transaction_is_tried_again_then_answered(
         [w.id.clone(), format!("{}.1", w.id), format!("{}.2", w.id)]
     );
     // One that keeps meeting others gives up after four tries: a 503, retry shortly.
-    let (store, tokens) = transactions_answered(|_| Some(CONFLICT)).await;
+    let (store, tokens) = transactions_answered(|_| Some(CONFLICT), 0).await;
     assert!(matches!(
         store.create(&w).await,
         Err(StoreError::Unavailable(_))
     ));
     assert_eq!(tokens.lock().unwrap().len(), 4);
     // A failed condition is an answer, at once: which item's says which.
-    let (store, tokens) =
-        transactions_answered(|_| Some(r#"[{"Code":"None"},{"Code":"ConditionalCheckFailed"}]"#))
-            .await;
+    let (store, tokens) = transactions_answered(
+        |_| Some(r#"[{"Code":"None"},{"Code":"ConditionalCheckFailed"}]"#),
+        MAX_WEBHOOKS_PER_PROJECT,
+    )
+    .await;
     assert!(matches!(
         store.create(&w).await,
         Err(StoreError::LimitReached)
     ));
     assert_eq!(tokens.lock().unwrap().len(), 1);
-    let (store, _) =
-        transactions_answered(|_| Some(r#"[{"Code":"ConditionalCheckFailed"},{"Code":"None"}]"#))
-            .await;
+    let (store, _) = transactions_answered(
+        |_| Some(r#"[{"Code":"ConditionalCheckFailed"},{"Code":"None"}]"#),
+        MAX_WEBHOOKS_PER_PROJECT,
+    )
+    .await;
     assert!(matches!(
         store.create(&w).await,
         Err(StoreError::AlreadyExists)
     ));
     assert!(!store.delete("proj", &w.id).await.unwrap());
+    // The count missing when the create tried, and there when it looked (another create
+    // counted the project meanwhile): tried again, not refused.
+    let (store, tokens) = transactions_answered(
+        |turn| (turn == 0).then_some(r#"[{"Code":"None"},{"Code":"ConditionalCheckFailed"}]"#),
+        5,
+    )
+    .await;
+    store.create(&w).await.unwrap();
+    assert_eq!(
+        *tokens.lock().unwrap(),
+        [w.id.clone(), format!("{}.c1", w.id)]
+    );
 }
 
 #[tokio::test]

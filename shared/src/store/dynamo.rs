@@ -183,6 +183,8 @@ const WEBHOOKS_OF_PROJECT: &str = "project_id = :p AND begins_with(webhook_id, :
 
 /// Tries of a transaction that another one keeps cancelling.
 const TRANSACT_TRIES: u32 = 4;
+/// Tries of a create whose project's count is missing, or was counted meanwhile.
+const COUNT_TRIES: u32 = 3;
 
 /// How a transaction ended, short of an error.
 enum Transacted {
@@ -252,11 +254,15 @@ impl DynamoWebhookStore {
         }
     }
 
-    /// Whether the project's webhooks are not counted yet: a new project, or one whose
-    /// webhooks were stored before they were counted.
-    async fn count_missing(&self, project: &str) -> Result<bool, StoreError> {
+    /// The project's count of webhooks, or `None` where they are not counted yet: a new
+    /// project, or one whose webhooks were stored before they were counted.
+    async fn count_of(&self, project: &str) -> Result<Option<i64>, StoreError> {
         let count = self.item_at(project, COUNT_ITEM).await?;
-        Ok(count.is_none_or(|item| !item.contains_key("webhooks")))
+        Ok(count
+            .as_ref()
+            .and_then(|item| item.get("webhooks"))
+            .and_then(|n| n.as_n().ok())
+            .and_then(|n| n.parse().ok()))
     }
 
     /// The item of a project under a key, read consistently.
@@ -364,21 +370,27 @@ impl WebhookStore for DynamoWebhookStore {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
+        let project = &webhook.project_id;
         let mut token = webhook.id.clone();
-        loop {
+        for again in 1..=COUNT_TRIES {
             match self.transact(items.clone(), Some(&token)).await? {
                 Transacted::Done => return Ok(()),
                 Transacted::ConditionFailed(0) => return Err(StoreError::AlreadyExists),
-                Transacted::ConditionFailed(_)
-                    if token == webhook.id && self.count_missing(&webhook.project_id).await? =>
-                {
-                    self.count_webhooks(&webhook.project_id).await?;
-                    // Nothing was written; the try after the count has a token of its own.
-                    token = format!("{}.counted", webhook.id);
-                }
-                Transacted::ConditionFailed(_) => return Err(StoreError::LimitReached),
+                Transacted::ConditionFailed(_) => match self.count_of(project).await? {
+                    Some(held) if held >= i64::from(MAX_WEBHOOKS_PER_PROJECT) => {
+                        return Err(StoreError::LimitReached);
+                    }
+                    // Counted since this try (another create counted the project first).
+                    Some(_) => {}
+                    None => self.count_webhooks(project).await?,
+                },
             }
+            // Nothing was written; the next try has a token of its own.
+            token = format!("{}.c{again}", webhook.id);
         }
+        Err(StoreError::Unavailable(
+            format!("project {project}'s webhook count kept changing").into(),
+        ))
     }
 
     async fn get(&self, project: &str, id: &str) -> Result<Option<Webhook>, StoreError> {
