@@ -265,6 +265,19 @@ impl DynamoWebhookStore {
             .and_then(|n| n.parse().ok()))
     }
 
+    /// A query of a project's webhooks (not its count).
+    fn webhooks_of(
+        &self,
+        project: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(WEBHOOKS_OF_PROJECT)
+            .expression_attribute_values(":p", s(project))
+            .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
+    }
+
     /// The item of a project under a key, read consistently.
     async fn item_at(&self, project: &str, key: &str) -> Result<Option<Item>, StoreError> {
         let out = self
@@ -288,12 +301,7 @@ impl DynamoWebhookStore {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(WEBHOOKS_OF_PROJECT)
-                .expression_attribute_values(":p", s(project))
-                .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
+                .webhooks_of(project)
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
@@ -408,12 +416,7 @@ impl WebhookStore for DynamoWebhookStore {
         after: Option<&str>,
     ) -> Result<Page<Webhook>, StoreError> {
         let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(WEBHOOKS_OF_PROJECT)
-            .expression_attribute_values(":p", s(project))
-            .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
+            .webhooks_of(project)
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX));
         if let Some(after) = after {
             query = query
@@ -505,13 +508,8 @@ impl WebhookStore for DynamoWebhookStore {
         }
         let items = query_all(|| {
             let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(WEBHOOKS_OF_PROJECT)
+                .webhooks_of(project)
                 .filter_expression(&filter)
-                .expression_attribute_values(":p", s(project))
-                .expression_attribute_values(":wh", s(WEBHOOK_ID_PREFIX))
                 .expression_attribute_values(":on", AttributeValue::Bool(true))
                 .expression_attribute_values(":type", s(event_type));
             if !operational {
